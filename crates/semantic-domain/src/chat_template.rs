@@ -1,0 +1,600 @@
+//! Rendering a model's own chat template.
+//!
+//! GGUF files carry the HuggingFace Jinja chat template the model was trained
+//! with (`tokenizer.chat_template`). Hard-coding a prompt format per model
+//! family drifts silently, so we render that template with minijinja, set up
+//! to behave like `transformers.apply_chat_template`:
+//!
+//! * `trim_blocks` + `lstrip_blocks`, no trailing newline kept (HF's settings);
+//! * python string/dict methods (`.strip()`, `.startswith()`, `.items()`, ...)
+//!   via `minijinja_contrib::pycompat`;
+//! * a `tojson` filter that matches Python's `json.dumps(ensure_ascii=False)`
+//!   (`", "` / `": "` separators, no HTML escaping, key order kept) rather than
+//!   minijinja's HTML-safe variant, because the exact bytes end up in the prompt;
+//! * `raise_exception(msg)` and `strftime_now(fmt)` globals.
+//!
+//! The context holds `messages` (OpenAI shape), `add_generation_prompt`,
+//! `bos_token`, `eos_token` and, only when given, `tools`.
+
+use std::io;
+
+use minijinja::value::{Kwargs, Value};
+use minijinja::{Environment, Error, ErrorKind};
+use serde::Serialize;
+
+use crate::chat::ChatMessage;
+
+/// The name the single template is registered under.
+const TEMPLATE_NAME: &str = "chat";
+
+/// What `strftime_now` returns unless [`ChatTemplate::with_date_string`] is used.
+///
+/// Same fixed date llama.cpp's template tests use.
+pub const DEFAULT_DATE_STRING: &str = "26 Jul 2024";
+
+/// ChatML, the format `transformers` used as its default chat template.
+/// Used when a GGUF carries no template of its own.
+pub const CHATML_SOURCE: &str = "{% for message in messages %}\
+{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}\
+{% endfor %}\
+{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+/// Why a template could not be compiled or rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("invalid chat template: {0}")]
+    Invalid(String),
+    #[error("chat template failed to render: {0}")]
+    Render(String),
+}
+
+/// A compiled chat template plus the special tokens it is rendered with.
+///
+/// Compiled once at construction; rendering is `&self` and the type is
+/// `Send + Sync`, so one instance can be shared across requests.
+#[derive(Clone)]
+pub struct ChatTemplate {
+    env: Environment<'static>,
+    source: String,
+    bos_token: String,
+    eos_token: String,
+    supports_tools: bool,
+}
+
+impl std::fmt::Debug for ChatTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatTemplate")
+            .field("source_len", &self.source.len())
+            .field("bos_token", &self.bos_token)
+            .field("eos_token", &self.eos_token)
+            .field("supports_tools", &self.supports_tools)
+            .finish()
+    }
+}
+
+/// The variables a template sees; mirrors what HF passes.
+#[derive(Serialize)]
+struct RenderContext<'a> {
+    messages: Vec<serde_json::Value>,
+    add_generation_prompt: bool,
+    bos_token: &'a str,
+    eos_token: &'a str,
+    /// Omitted (undefined, not `none`) when absent, as in HF.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<&'a [serde_json::Value]>,
+}
+
+impl ChatTemplate {
+    /// Compile `source` (a HuggingFace Jinja chat template).
+    pub fn new(source: &str, bos_token: &str, eos_token: &str) -> Result<Self, TemplateError> {
+        let mut env = Environment::new();
+        configure(&mut env);
+        env.add_template_owned(TEMPLATE_NAME, source.to_owned())
+            .map_err(|e| TemplateError::Invalid(describe(&e)))?;
+        let supports_tools = env
+            .get_template(TEMPLATE_NAME)
+            .map_err(|e| TemplateError::Invalid(describe(&e)))?
+            .undeclared_variables(false)
+            .contains("tools");
+        Ok(Self {
+            env,
+            source: source.to_owned(),
+            bos_token: bos_token.to_owned(),
+            eos_token: eos_token.to_owned(),
+            supports_tools,
+        })
+    }
+
+    /// The ChatML fallback ([`CHATML_SOURCE`]) for GGUFs without a template.
+    pub fn chatml(bos_token: &str, eos_token: &str) -> Self {
+        // CHATML_SOURCE is a constant; `chatml_fallback` proves it compiles.
+        Self::new(CHATML_SOURCE, bos_token, eos_token).expect("built-in ChatML template compiles")
+    }
+
+    /// Make `strftime_now(fmt)` return `date` (its format argument is ignored).
+    ///
+    /// This crate must not read the clock, so the caller supplies today's date
+    /// already formatted; most templates (Llama 3.x) ask for `"%d %b %Y"`,
+    /// e.g. `"26 Jul 2024"`, which is the default.
+    pub fn with_date_string(mut self, date: impl Into<String>) -> Self {
+        self.env
+            .add_function("strftime_now", fixed_date(date.into()));
+        self
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// True when the template reads the `tools` variable, i.e. tool specs
+    /// passed to [`render`](Self::render) can reach the prompt. Determined
+    /// from the parsed template, so mentions in text or comments don't count.
+    pub fn supports_tools(&self) -> bool {
+        self.supports_tools
+    }
+
+    /// Render the prompt for `messages`; `tools` are OpenAI-style tool specs
+    /// passed through unchanged.
+    pub fn render(
+        &self,
+        messages: &[ChatMessage],
+        tools: Option<&[serde_json::Value]>,
+        add_generation_prompt: bool,
+    ) -> Result<String, TemplateError> {
+        let ctx = RenderContext {
+            messages: messages.iter().map(message_value).collect(),
+            add_generation_prompt,
+            bos_token: &self.bos_token,
+            eos_token: &self.eos_token,
+            tools,
+        };
+        self.env
+            .get_template(TEMPLATE_NAME)
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| TemplateError::Render(describe(&e)))
+    }
+}
+
+/// Apply HF-compatible syntax settings, filters and globals.
+fn configure(env: &mut Environment<'static>) {
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.set_keep_trailing_newline(false);
+    minijinja_contrib::add_to_environment(env);
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.add_filter("tojson", python_tojson);
+    env.add_function("raise_exception", raise_exception);
+    env.add_function("strftime_now", fixed_date(DEFAULT_DATE_STRING.to_owned()));
+}
+
+/// A message as HF templates expect it: OpenAI shape, optional keys absent.
+fn message_value(m: &ChatMessage) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    map.insert("role".into(), m.role.as_str().into());
+    map.insert("content".into(), m.content.clone().into());
+    if !m.tool_calls.is_empty() {
+        let calls = m.tool_calls.iter().map(|c| {
+            serde_json::json!({
+                "id": c.id,
+                "type": "function",
+                "function": { "name": c.name, "arguments": c.arguments },
+            })
+        });
+        map.insert("tool_calls".into(), calls.collect());
+    }
+    if let Some(id) = &m.tool_call_id {
+        map.insert("tool_call_id".into(), id.clone().into());
+    }
+    if let Some(name) = &m.name {
+        map.insert("name".into(), name.clone().into());
+    }
+    serde_json::Value::Object(map)
+}
+
+/// A minijinja error with its source chain, on one line.
+fn describe(err: &Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+/// `raise_exception(msg)`: templates use it to reject unsupported input.
+fn raise_exception(msg: String) -> Result<Value, Error> {
+    Err(Error::new(ErrorKind::InvalidOperation, msg))
+}
+
+fn fixed_date(date: String) -> impl Fn(Option<String>) -> String + Send + Sync + 'static {
+    move |_format| date.clone()
+}
+
+/// `tojson` as HF defines it: `json.dumps(x, ensure_ascii=False, indent=indent,
+/// sort_keys=sort_keys)`. Supports the `indent`, `ensure_ascii` and
+/// `sort_keys` keyword arguments; others are rejected.
+fn python_tojson(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
+    let indent: Option<usize> = kwargs.get("indent")?;
+    let ensure_ascii: Option<bool> = kwargs.get("ensure_ascii")?;
+    let sort_keys: Option<bool> = kwargs.get("sort_keys")?;
+    kwargs.assert_all_used()?;
+    let mut json = serde_json::to_value(value).map_err(json_error)?;
+    if sort_keys == Some(true) {
+        json.sort_all_objects();
+    }
+    let mut text = python_json_dumps(&json, indent).map_err(json_error)?;
+    if ensure_ascii == Some(true) {
+        text = escape_non_ascii(&text);
+    }
+    Ok(Value::from_safe_string(text))
+}
+
+fn json_error(err: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::new(ErrorKind::InvalidOperation, "cannot serialize to JSON").with_source(err)
+}
+
+/// Serialize like Python's `json.dumps`: `", "` and `": "` separators when
+/// compact, `","` + newline + indent when indented.
+fn python_json_dumps(json: &serde_json::Value, indent: Option<usize>) -> io::Result<String> {
+    let mut out = Vec::new();
+    match indent {
+        None => json.serialize(&mut serde_json::Serializer::with_formatter(
+            &mut out,
+            PythonCompact,
+        ))?,
+        Some(n) => {
+            let pad = " ".repeat(n);
+            let fmt = serde_json::ser::PrettyFormatter::with_indent(pad.as_bytes());
+            json.serialize(&mut serde_json::Serializer::with_formatter(&mut out, fmt))?
+        }
+    }
+    String::from_utf8(out).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// Python's `ensure_ascii=True`: non-ASCII as `\uXXXX` UTF-16 escapes. Only
+/// string contents can be non-ASCII, so escaping the whole text is safe.
+fn escape_non_ascii(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            for unit in c.encode_utf16(&mut [0u16; 2]) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
+}
+
+/// serde_json formatter with Python's default compact separators.
+struct PythonCompact;
+
+impl serde_json::ser::Formatter for PythonCompact {
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::ToolCall;
+    use serde_json::json;
+
+    /// Verbatim from the SmolLM2 GGUF.
+    const SMOLLM2: &str = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system
+You are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>
+' }}{% endif %}{{'<|im_start|>' + message['role'] + '
+' + message['content'] + '<|im_end|>' + '
+'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant
+' }}{% endif %}";
+
+    /// Qwen2.5/Hermes-style tool template (abridged), exercising `tools`,
+    /// `tojson`, `.strip()`, `is defined`, `set` in loops and `{% break %}`.
+    /// Expected outputs below were cross-checked against Python jinja2 3.1
+    /// set up like transformers (trim/lstrip blocks, loopcontrols, HF tojson).
+    const QWEN_STYLE: &str = r#"{%- if tools %}
+    {{- '<|im_start|>system\n' }}
+    {%- if messages[0]['role'] == 'system' %}
+        {{- messages[0]['content'].strip() }}
+    {%- else %}
+        {{- 'You are Qwen.' }}
+    {%- endif %}
+    {{- "\n\n# Tools\n<tools>" }}
+    {%- for tool in tools %}
+        {{- "\n" }}
+        {{- tool | tojson }}
+    {%- endfor %}
+    {{- "\n</tools><|im_end|>\n" }}
+{%- elif messages[0]['role'] == 'system' %}
+    {{- '<|im_start|>system\n' + messages[0]['content'].strip() + '<|im_end|>\n' }}
+{%- endif %}
+{%- for message in messages %}
+    {%- if message.role == "user" or (message.role == "assistant" and not message.tool_calls) %}
+        {{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>\n' }}
+    {%- elif message.role == "assistant" %}
+        {{- '<|im_start|>assistant' }}
+        {%- for tool_call in message.tool_calls %}
+            {%- if tool_call.function is defined %}
+                {%- set tool_call = tool_call.function %}
+            {%- endif %}
+            {{- '\n<tool_call>\n{"name": "' + tool_call.name + '", "arguments": ' }}
+            {{- tool_call.arguments | tojson }}
+            {{- '}\n</tool_call>' }}
+            {%- break %}
+        {%- endfor %}
+        {{- '<|im_end|>\n' }}
+    {%- elif message.role == "tool" %}
+        {{- '<|im_start|>user\n<tool_response>\n' + message.content + '\n</tool_response><|im_end|>\n' }}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\n' }}
+{%- endif %}
+"#;
+
+    fn weather_tool() -> serde_json::Value {
+        json!({
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "Weather for <city> & région",
+                "parameters": {"type": "object", "required": ["city"]},
+            }
+        })
+    }
+
+    fn call(id: &str, name: &str, arguments: serde_json::Value) -> ToolCall {
+        ToolCall {
+            id: id.into(),
+            name: name.into(),
+            arguments,
+        }
+    }
+
+    fn render_str(source: &str, messages: &[ChatMessage]) -> String {
+        ChatTemplate::new(source, "<s>", "</s>")
+            .unwrap()
+            .render(messages, None, false)
+            .unwrap()
+    }
+
+    #[test]
+    fn is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<ChatTemplate>();
+    }
+
+    #[test]
+    fn smollm2_system_and_user() {
+        let t = ChatTemplate::new(SMOLLM2, "", "<|im_end|>").unwrap();
+        let msgs = [
+            ChatMessage::system("You are terse."),
+            ChatMessage::user("Hi"),
+        ];
+        assert_eq!(
+            t.render(&msgs, None, true).unwrap(),
+            "<|im_start|>system\nYou are terse.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+        );
+        assert!(!t.supports_tools());
+        assert_eq!(t.source(), SMOLLM2);
+    }
+
+    #[test]
+    fn smollm2_injects_default_system() {
+        let t = ChatTemplate::new(SMOLLM2, "", "<|im_end|>").unwrap();
+        assert_eq!(
+            t.render(&[ChatMessage::user("Hi")], None, false).unwrap(),
+            "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n\
+             <|im_start|>user\nHi<|im_end|>\n"
+        );
+    }
+
+    #[test]
+    fn invalid_template_is_rejected() {
+        let err = ChatTemplate::new("{% for m in messages %}", "", "").unwrap_err();
+        assert!(matches!(err, TemplateError::Invalid(_)), "{err:?}");
+    }
+
+    #[test]
+    fn raise_exception_surfaces_as_render_error() {
+        let src = "{% if messages[0].role != 'user' %}{{ raise_exception('Conversation must start with user') }}{% endif %}ok";
+        let t = ChatTemplate::new(src, "", "").unwrap();
+        let err = t
+            .render(&[ChatMessage::system("x")], None, false)
+            .unwrap_err();
+        match err {
+            TemplateError::Render(msg) => {
+                assert!(msg.contains("Conversation must start with user"), "{msg}")
+            }
+            other => panic!("expected Render, got {other:?}"),
+        }
+        assert_eq!(
+            t.render(&[ChatMessage::user("x")], None, false).unwrap(),
+            "ok"
+        );
+    }
+
+    #[test]
+    fn qwen_style_tools_render() {
+        let t = ChatTemplate::new(QWEN_STYLE, "", "<|im_end|>").unwrap();
+        assert!(t.supports_tools());
+        let mut asked = ChatMessage::assistant("");
+        asked.tool_calls = vec![
+            call("c1", "get_weather", json!({"city": "Paris", "unit": "C"})),
+            call("c2", "ignored_after_break", json!({})),
+        ];
+        let msgs = [
+            ChatMessage::system("  Be brief.\n"),
+            ChatMessage::user("Weather?"),
+            asked,
+            ChatMessage::tool("c1", "sunny"),
+        ];
+        let out = t.render(&msgs, Some(&[weather_tool()]), true).unwrap();
+        let expected = concat!(
+            "<|im_start|>system\nBe brief.\n\n# Tools\n<tools>\n",
+            r#"{"type": "function", "function": {"name": "get_weather", "description": "Weather for <city> & région", "parameters": {"type": "object", "required": ["city"]}}}"#,
+            "\n</tools><|im_end|>\n",
+            "<|im_start|>user\nWeather?<|im_end|>\n",
+            "<|im_start|>assistant\n<tool_call>\n",
+            r#"{"name": "get_weather", "arguments": {"city": "Paris", "unit": "C"}}"#,
+            "\n</tool_call><|im_end|>\n",
+            "<|im_start|>user\n<tool_response>\nsunny\n</tool_response><|im_end|>\n",
+            "<|im_start|>assistant\n",
+        );
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn tools_undefined_when_not_given() {
+        let t = ChatTemplate::new(QWEN_STYLE, "", "").unwrap();
+        let out = t
+            .render(
+                &[ChatMessage::system("S"), ChatMessage::user("U")],
+                None,
+                false,
+            )
+            .unwrap();
+        assert_eq!(
+            out,
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n"
+        );
+        let probe = ChatTemplate::new("{{ tools is defined }}", "", "").unwrap();
+        assert_eq!(probe.render(&[], None, false).unwrap(), "False");
+        assert_eq!(probe.render(&[], Some(&[]), false).unwrap(), "True");
+    }
+
+    #[test]
+    fn supports_tools_ignores_text_mentions() {
+        let t =
+            ChatTemplate::new("{# tools #}{{ 'no tools here' }}{% set x = 1 %}", "", "").unwrap();
+        assert!(!t.supports_tools());
+        let t = ChatTemplate::new(
+            "{% if tools is defined %}{{ tools|length }}{% endif %}",
+            "",
+            "",
+        )
+        .unwrap();
+        assert!(t.supports_tools());
+    }
+
+    #[test]
+    fn tool_calls_reach_template_in_openai_shape() {
+        let src = "{% for m in messages %}{% for c in m.tool_calls %}{{ c.id }}|{{ c.type }}|{{ c.function.name }}|{{ c.function.arguments.city }}|{{ c.function.arguments|tojson }}{% endfor %}\
+                   {% if m.tool_call_id is defined %}{{ m.role }}:{{ m.tool_call_id }}:{{ m.name }}{% endif %}{% endfor %}";
+        let mut asked = ChatMessage::assistant("");
+        asked.tool_calls.push(call(
+            "call_9",
+            "get_weather",
+            json!({"city": "Oslo", "days": 2}),
+        ));
+        let mut answer = ChatMessage::tool("call_9", "cold");
+        answer.name = Some("get_weather".into());
+        let out = render_str(src, &[ChatMessage::user("u"), asked, answer]);
+        assert_eq!(
+            out,
+            r#"call_9|function|get_weather|Oslo|{"city": "Oslo", "days": 2}tool:call_9:get_weather"#
+        );
+    }
+
+    #[test]
+    fn plain_messages_have_no_optional_keys() {
+        let src = "{% for m in messages %}{{ m.tool_calls is defined }} {{ m.tool_call_id is defined }} {{ m.name is defined }}{% endfor %}";
+        assert_eq!(
+            render_str(src, &[ChatMessage::user("u")]),
+            "False False False"
+        );
+    }
+
+    #[test]
+    fn pycompat_methods_and_tokens() {
+        let src = "{{ bos_token }}{% for m in messages %}{{ m.content.strip().split(',')|join('+') }}\
+                   {{ m.content.startswith(' a') }}{% for k, v in {'x': 1}.items() %}{{ k }}={{ v }}{% endfor %}{% endfor %}{{ eos_token }}";
+        assert_eq!(
+            render_str(src, &[ChatMessage::user(" a,b ")]),
+            "<s>a+bTruex=1</s>"
+        );
+    }
+
+    #[test]
+    fn tojson_matches_python() {
+        let src = "{{ {'b': 1, 'a': [1, 'x'], 'h': '<&>', 'u': 'é'} | tojson }}\n\
+                   {{ {'b': 1, 'a': [1, 2]} | tojson(indent=2) }}\n\
+                   {{ {'b': 1, 'a': 'é'} | tojson(sort_keys=true, ensure_ascii=true) }}";
+        let out = render_str(src, &[]);
+        let expected = "{\"b\": 1, \"a\": [1, \"x\"], \"h\": \"<&>\", \"u\": \"é\"}\n\
+                        {\n  \"b\": 1,\n  \"a\": [\n    1,\n    2\n  ]\n}\n\
+                        {\"a\": \"\\u00e9\", \"b\": 1}";
+        assert_eq!(out, expected);
+        let err = ChatTemplate::new("{{ 1 | tojson(bogus=1) }}", "", "")
+            .unwrap()
+            .render(&[], None, false);
+        assert!(matches!(err, Err(TemplateError::Render(_))));
+    }
+
+    #[test]
+    fn strftime_now_uses_supplied_date() {
+        let src = "{{ strftime_now('%d %b %Y') }}";
+        assert_eq!(render_str(src, &[]), DEFAULT_DATE_STRING);
+        let t = ChatTemplate::new(src, "", "")
+            .unwrap()
+            .with_date_string("01 Jan 2030");
+        assert_eq!(t.render(&[], None, false).unwrap(), "01 Jan 2030");
+    }
+
+    #[test]
+    fn namespace_and_loop_controls() {
+        let src = "{% set ns = namespace(n=0) %}{% for m in messages %}{% if loop.index > 2 %}{% break %}{% endif %}\
+                   {% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.n }}";
+        let msgs = vec![ChatMessage::user("u"); 5];
+        assert_eq!(render_str(src, &msgs), "2");
+    }
+
+    #[test]
+    fn chatml_fallback() {
+        let t = ChatTemplate::chatml("", "<|im_end|>");
+        assert!(!t.supports_tools());
+        let msgs = [
+            ChatMessage::system("S"),
+            ChatMessage::user("Hi"),
+            ChatMessage::assistant("Hello"),
+            ChatMessage::user("Bye"),
+        ];
+        assert_eq!(
+            t.render(&msgs, None, true).unwrap(),
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n\
+             <|im_start|>assistant\nHello<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n"
+        );
+        assert_eq!(
+            t.render(&msgs[..1], None, false).unwrap(),
+            "<|im_start|>system\nS<|im_end|>\n"
+        );
+    }
+}

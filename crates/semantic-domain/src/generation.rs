@@ -1,0 +1,77 @@
+//! What a caller asks the engine for, and what streams back.
+
+use crate::{AgentId, SamplingParams, TokenId};
+
+/// One generation: a tokenized prompt, how to sample, and (optionally) the
+/// agent whose KV cache it extends.
+#[derive(Clone, Debug)]
+pub struct GenerateRequest {
+    pub prompt: Vec<TokenId>,
+    pub sampling: SamplingParams,
+    pub agent: Option<AgentId>,
+}
+
+/// Why a generation ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FinishReason {
+    /// The model produced an end-of-generation token (EOS or end-of-turn).
+    EndOfTurn,
+    /// A stop string matched; it is not part of the output.
+    StopString(String),
+    /// `max_tokens` reached.
+    MaxTokens,
+    /// The sequence filled the context window.
+    ContextFull,
+    /// The caller went away or asked to stop.
+    Cancelled,
+}
+
+impl FinishReason {
+    /// The OpenAI `finish_reason` this maps to.
+    pub fn openai(&self) -> &'static str {
+        match self {
+            Self::EndOfTurn | Self::StopString(_) | Self::Cancelled => "stop",
+            Self::MaxTokens | Self::ContextFull => "length",
+        }
+    }
+}
+
+/// Token counts of one generation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    /// Prompt tokens whose KV was reused instead of prefilled.
+    pub cached_tokens: u32,
+}
+
+/// Where the time of one generation went, in seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Timings {
+    /// Submitted until first scheduled.
+    pub queue: f64,
+    /// Submitted until the first token was sampled.
+    pub first_token: f64,
+    /// Submitted until finished.
+    pub total: f64,
+}
+
+/// One event on a generation's stream.
+#[derive(Clone, Debug, PartialEq)]
+pub enum GenerationEvent {
+    /// A token was sampled. `text` is what it adds to the visible output; it
+    /// may be empty while a multi-byte character or a possible stop string is
+    /// still incomplete.
+    Token { id: TokenId, text: String },
+    /// Text held back (an incomplete character or a possible stop string)
+    /// and released when the generation ends; it follows the last token.
+    Text { text: String },
+    /// The generation ended; no event follows.
+    Finished {
+        reason: FinishReason,
+        usage: Usage,
+        timings: Timings,
+    },
+    /// The generation failed; no event follows.
+    Failed { message: String },
+}

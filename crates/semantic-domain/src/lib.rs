@@ -1,0 +1,24 @@
+//! The domain model of `semantic`.
+//!
+//! Pure types and rules shared by every adapter: agent ids, token sequences,
+//! sampling parameters, generation events, stop-string matching, streaming
+//! UTF-8 decoding, KV block accounting and chat-template rendering.
+//! This crate performs no I/O, spawns no threads and knows nothing of
+//! llama.cpp, tokio or HTTP; adapters depend on it, never the reverse.
+
+pub mod block_pool;
+pub mod chat;
+pub mod chat_template;
+pub mod generation;
+pub mod ids;
+pub mod kv_type;
+pub mod sampling;
+pub mod stop;
+pub mod tokens;
+pub mod utf8_stream;
+
+pub use generation::{FinishReason, GenerateRequest, GenerationEvent, Usage};
+pub use ids::{AgentId, InvalidAgentId, RequestId};
+pub use kv_type::{KvGeometry, KvType};
+pub use sampling::{InvalidSampling, SamplingParams};
+pub use tokens::TokenId;

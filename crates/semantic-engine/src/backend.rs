@@ -1,0 +1,44 @@
+//! The compute port the scheduler drives.
+//!
+//! The scheduler decides *what* goes into each step; a backend runs it. The
+//! production backend is llama.cpp ([`crate::llama_backend`]); scheduler unit
+//! tests use a deterministic fake, and the real-model tests prove the same
+//! behaviour on llama.cpp.
+
+use semantic_domain::{SamplingParams, TokenId};
+
+/// A llama.cpp sequence id: the slot a live request occupies in the context.
+pub type SlotId = i32;
+
+/// One token of a step's batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchToken {
+    pub token: TokenId,
+    pub pos: u32,
+    pub slot: SlotId,
+    /// Whether the next token is sampled from this position's logits.
+    pub logits: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("llama_decode failed: {0}")]
+    Decode(String),
+}
+
+pub trait ComputeBackend {
+    /// One forward pass over the whole batch.
+    fn decode(&mut self, batch: &[BatchToken]) -> Result<(), BackendError>;
+    /// Prepare per-sequence sampling state for a newly admitted slot.
+    fn start_sequence(&mut self, slot: SlotId, sampling: &SamplingParams);
+    /// Sample the slot's next token from the logits of batch entry `index`.
+    fn sample(&mut self, slot: SlotId, index: usize) -> TokenId;
+    /// Free the slot's KV cells and sampling state.
+    fn end_sequence(&mut self, slot: SlotId);
+    /// KV cells the slot holds right now (for leak checks).
+    fn kv_tokens(&self, slot: SlotId) -> u32;
+    /// EOS or an end-of-turn token.
+    fn is_end_of_generation(&self, token: TokenId) -> bool;
+    /// The bytes a token adds to the output text.
+    fn token_bytes(&self, token: TokenId) -> Vec<u8>;
+}

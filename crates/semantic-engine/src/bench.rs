@@ -1,0 +1,1 @@
+//! Engine benchmark (filled in below).

@@ -1,0 +1,81 @@
+//! Engine configuration.
+
+use std::path::PathBuf;
+
+use semantic_domain::KvType;
+
+/// How the engine loads its model and schedules work.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// The GGUF file to load.
+    pub model_path: PathBuf,
+    /// KV cells in the llama.cpp context, shared by all live sequences
+    /// (unified KV). Rounded up to whole blocks.
+    pub context_tokens: u32,
+    /// Most sequences alive in the context at once.
+    pub max_sequences: u32,
+    /// Most tokens in one engine step (one llama batch): a decode token per
+    /// running sequence plus prefill chunks of waiting ones.
+    pub step_token_budget: u32,
+    /// Tokens per KV accounting block.
+    pub block_tokens: u32,
+    /// Requests waiting for admission before submissions are refused.
+    pub queue_capacity: usize,
+    /// CPU threads for llama.cpp; `None` uses every core.
+    pub threads: Option<u32>,
+    pub kv_type: KvType,
+}
+
+impl EngineConfig {
+    pub fn new(model_path: impl Into<PathBuf>) -> Self {
+        Self {
+            model_path: model_path.into(),
+            context_tokens: 16_384,
+            max_sequences: 32,
+            step_token_budget: 512,
+            block_tokens: 256,
+            queue_capacity: 64,
+            threads: None,
+            kv_type: KvType::F16,
+        }
+    }
+
+    /// Check values that would otherwise fail deep inside llama.cpp.
+    pub fn validate(&self) -> Result<(), crate::EngineError> {
+        let bad = |setting: &'static str, reason: String| {
+            Err(crate::EngineError::InvalidConfig { setting, reason })
+        };
+        if self.step_token_budget == 0 {
+            return bad("step_token_budget", "must be at least 1".into());
+        }
+        if self.block_tokens == 0 {
+            return bad("block_tokens", "must be at least 1".into());
+        }
+        if self.context_tokens < self.block_tokens {
+            return bad(
+                "context_tokens",
+                format!("must be at least one block ({} tokens)", self.block_tokens),
+            );
+        }
+        if !(1..=256).contains(&self.max_sequences) {
+            return bad("max_sequences", "must be between 1 and 256".into());
+        }
+        if self.threads == Some(0) {
+            return bad("threads", "must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// Whole blocks covering `context_tokens`.
+    pub fn total_blocks(&self) -> u32 {
+        self.context_tokens.div_ceil(self.block_tokens)
+    }
+
+    pub fn threads(&self) -> u32 {
+        self.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get() as u32)
+                .unwrap_or(1)
+        })
+    }
+}

@@ -1,0 +1,323 @@
+//! The engine thread and the handle async callers use to reach it.
+//!
+//! One dedicated OS thread owns the llama.cpp context (not thread-safe) and
+//! runs the scheduler; callers send it commands over a channel and receive
+//! their tokens on a per-request channel. Dropping a [`GenerationStream`]
+//! cancels its request: the engine notices before its next step and frees
+//! the sequence's KV cells at once.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use semantic_domain::block_pool::BlockPool;
+use semantic_domain::{GenerateRequest, RequestId};
+use tokio::sync::{mpsc as tokio_mpsc, oneshot};
+
+use crate::llama_compute::{ContextShape, LlamaCompute};
+use crate::model::LoadedModel;
+use crate::scheduler::{Scheduler, SchedulerLimits, StepReport};
+use crate::sequence::Sequence;
+use crate::stream::GenerationStream;
+use crate::{EngineConfig, EngineError};
+
+/// A point-in-time view of the engine, answered by the engine thread.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EngineSnapshot {
+    pub waiting: usize,
+    pub running: usize,
+    /// KV cells held by all llama.cpp sequences (0 when nothing is live).
+    pub kv_tokens: u32,
+    pub pool_total_blocks: u32,
+    pub pool_used_blocks: u32,
+    pub steps: u64,
+}
+
+/// Counters the engine thread keeps current for cheap reads from any thread.
+#[derive(Debug, Default)]
+pub struct EngineCounters {
+    /// Submitted and not yet admitted.
+    pub queued: AtomicUsize,
+    pub running: AtomicUsize,
+    pub steps: AtomicU64,
+    pub batch_tokens: AtomicU64,
+    pub sampled_tokens: AtomicU64,
+}
+
+enum Command {
+    Submit(Box<Sequence>),
+    Snapshot(oneshot::Sender<EngineSnapshot>),
+    Shutdown,
+}
+
+struct Shared {
+    commands: Mutex<Sender<Command>>,
+    model: Arc<LoadedModel>,
+    config: EngineConfig,
+    counters: Arc<EngineCounters>,
+    accepting: AtomicBool,
+    next_id: AtomicU64,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A cheap, cloneable handle to a running engine.
+#[derive(Clone)]
+pub struct EngineHandle {
+    shared: Arc<Shared>,
+}
+
+impl EngineHandle {
+    /// Load the model (reporting progress in [0, 1]) and start the engine thread.
+    pub fn start(
+        config: EngineConfig,
+        progress: impl FnMut(f32) + 'static,
+    ) -> Result<Self, EngineError> {
+        config.validate()?;
+        let model = Arc::new(LoadedModel::load(&config.model_path, progress)?);
+        let counters = Arc::new(EngineCounters::default());
+        let (tx, rx) = mpsc::channel();
+        let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+        let thread = {
+            let (model, counters, config) = (model.clone(), counters.clone(), config.clone());
+            std::thread::Builder::new()
+                .name("semantic-engine".into())
+                .spawn(move || engine_thread(&model, &config, &counters, &rx, &ready_tx))
+                .map_err(|e| EngineError::ContextCreate(format!("cannot spawn engine thread: {e}")))?
+        };
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(EngineError::Stopped),
+        }
+        Ok(Self {
+            shared: Arc::new(Shared {
+                commands: Mutex::new(tx),
+                model,
+                config,
+                counters,
+                accepting: AtomicBool::new(true),
+                next_id: AtomicU64::new(1),
+                thread: Mutex::new(Some(thread)),
+            }),
+        })
+    }
+
+    pub fn model(&self) -> &LoadedModel {
+        &self.shared.model
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.shared.config
+    }
+
+    pub fn counters(&self) -> &EngineCounters {
+        &self.shared.counters
+    }
+
+    /// Most positions one sequence may use: the smaller of the model's
+    /// training context and the engine's KV capacity.
+    pub fn context_window(&self) -> u32 {
+        let pool_tokens = self.shared.config.total_blocks() * self.shared.config.block_tokens;
+        self.shared.model.info().context_length.min(pool_tokens)
+    }
+
+    /// Validate a request and queue it. Events arrive on the returned stream;
+    /// dropping the stream cancels the request.
+    pub fn submit(&self, request: GenerateRequest) -> Result<GenerationStream, EngineError> {
+        self.validate(&request)?;
+        if !self.shared.accepting.load(Ordering::SeqCst) {
+            return Err(EngineError::ShuttingDown);
+        }
+        let capacity = self.shared.config.queue_capacity;
+        if self.shared.counters.queued.fetch_add(1, Ordering::SeqCst) >= capacity {
+            self.shared.counters.queued.fetch_sub(1, Ordering::SeqCst);
+            return Err(EngineError::QueueFull { capacity });
+        }
+        let id = RequestId(self.shared.next_id.fetch_add(1, Ordering::Relaxed));
+        let (tx, rx) = tokio_mpsc::unbounded_channel();
+        let window = self.context_window() as usize;
+        let seq = Sequence::new(id, request.prompt, request.sampling, window, tx);
+        if self.send(Command::Submit(Box::new(seq))).is_err() {
+            self.shared.counters.queued.fetch_sub(1, Ordering::SeqCst);
+            return Err(EngineError::Stopped);
+        }
+        Ok(GenerationStream::new(id, rx))
+    }
+
+    fn validate(&self, request: &GenerateRequest) -> Result<(), EngineError> {
+        let prompt = request.prompt.len() as u32;
+        let window = self.context_window();
+        if prompt == 0 {
+            return Err(EngineError::EmptyPrompt);
+        }
+        if prompt >= window {
+            return Err(EngineError::PromptTooLong {
+                tokens: prompt,
+                limit: window - 1,
+            });
+        }
+        request.sampling.validate()?;
+        let available = window - prompt;
+        if let Some(requested) = request.sampling.max_tokens.filter(|&m| m > available) {
+            return Err(EngineError::MaxTokensTooLarge {
+                requested,
+                available,
+                prompt,
+            });
+        }
+        let vocab = self.shared.model.vocab_size() as i32;
+        if let Some(&bad) = request.prompt.iter().find(|&&t| t < 0 || t >= vocab) {
+            return Err(EngineError::InvalidToken(bad));
+        }
+        Ok(())
+    }
+
+    /// Ask the engine thread for its current state.
+    pub async fn snapshot(&self) -> Result<EngineSnapshot, EngineError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Snapshot(tx))?;
+        rx.await.map_err(|_| EngineError::Stopped)
+    }
+
+    /// Refuse new work, fail what is in flight and stop the engine thread.
+    /// Blocks until the thread has exited.
+    pub fn shutdown(&self) {
+        self.shared.accepting.store(false, Ordering::SeqCst);
+        let _ = self.send(Command::Shutdown);
+        let thread = self.shared.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            if thread.join().is_err() {
+                tracing::error!("engine thread panicked");
+            }
+        }
+    }
+
+    fn send(&self, command: Command) -> Result<(), EngineError> {
+        let tx = self.shared.commands.lock().map_err(|_| EngineError::Stopped)?;
+        tx.send(command).map_err(|_| EngineError::Stopped)
+    }
+}
+
+fn engine_thread(
+    model: &LoadedModel,
+    config: &EngineConfig,
+    counters: &EngineCounters,
+    commands: &Receiver<Command>,
+    ready: &mpsc::SyncSender<Result<(), EngineError>>,
+) {
+    let Some(mut scheduler) = build_scheduler(model, config, ready) else {
+        return;
+    };
+    tracing::info!(
+        context_tokens = config.total_blocks() * config.block_tokens,
+        max_sequences = config.max_sequences,
+        step_token_budget = config.step_token_budget,
+        kv_type = %config.kv_type,
+        "engine ready"
+    );
+    loop {
+        if scheduler.is_idle() {
+            match commands.recv() {
+                Ok(cmd) => {
+                    if !handle(cmd, &mut scheduler, counters) {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        let mut stop = false;
+        while let Ok(cmd) = commands.try_recv() {
+            stop |= !handle(cmd, &mut scheduler, counters);
+        }
+        if stop {
+            break;
+        }
+        let report = scheduler.step();
+        publish(&mut scheduler, counters, report);
+    }
+    scheduler.abort_all("the engine shut down before this request finished");
+    counters.queued.store(0, Ordering::SeqCst);
+    counters.running.store(0, Ordering::SeqCst);
+}
+
+fn build_scheduler<'m>(
+    model: &'m LoadedModel,
+    config: &EngineConfig,
+    ready: &mpsc::SyncSender<Result<(), EngineError>>,
+) -> Option<Scheduler<LlamaCompute<'m>>> {
+    let pool = match BlockPool::new(config.total_blocks(), config.block_tokens) {
+        Ok(pool) => pool,
+        Err(e) => {
+            let _ = ready.send(Err(EngineError::InvalidConfig {
+                setting: "context_tokens",
+                reason: e.to_string(),
+            }));
+            return None;
+        }
+    };
+    let shape = ContextShape {
+        context_tokens: pool.total_blocks() * pool.block_tokens(),
+        max_sequences: config.max_sequences,
+        batch_tokens: config.step_token_budget,
+        threads: config.threads(),
+        kv_type: config.kv_type,
+    };
+    match LlamaCompute::new(model, shape) {
+        Ok(compute) => {
+            let _ = ready.send(Ok(()));
+            let limits = SchedulerLimits {
+                step_token_budget: config.step_token_budget as usize,
+                max_sequences: config.max_sequences as usize,
+            };
+            Some(Scheduler::new(compute, limits, pool))
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            None
+        }
+    }
+}
+
+/// Apply one command; false means "stop the engine".
+fn handle(
+    cmd: Command,
+    scheduler: &mut Scheduler<LlamaCompute<'_>>,
+    counters: &EngineCounters,
+) -> bool {
+    match cmd {
+        Command::Submit(seq) => scheduler.enqueue(*seq),
+        Command::Snapshot(reply) => {
+            let _ = reply.send(EngineSnapshot {
+                waiting: scheduler.waiting(),
+                running: scheduler.running(),
+                kv_tokens: scheduler.kv_tokens_held(),
+                pool_total_blocks: scheduler.pool().total_blocks(),
+                pool_used_blocks: scheduler.pool().used_blocks(),
+                steps: counters.steps.load(Ordering::Relaxed),
+            });
+        }
+        Command::Shutdown => return false,
+    }
+    true
+}
+
+fn publish(
+    scheduler: &mut Scheduler<LlamaCompute<'_>>,
+    counters: &EngineCounters,
+    report: StepReport,
+) {
+    let left = scheduler.take_dequeued();
+    if left > 0 {
+        counters.queued.fetch_sub(left, Ordering::SeqCst);
+    }
+    counters.running.store(scheduler.running(), Ordering::Relaxed);
+    counters.steps.fetch_add(1, Ordering::Relaxed);
+    counters
+        .batch_tokens
+        .fetch_add(report.batch_tokens as u64, Ordering::Relaxed);
+    counters
+        .sampled_tokens
+        .fetch_add(report.sampled as u64, Ordering::Relaxed);
+}

@@ -1,0 +1,43 @@
+//! Engine errors: everything a caller or an operator can cause, with a
+//! message that names what was wrong.
+
+use std::path::PathBuf;
+
+use semantic_domain::InvalidSampling;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("model file not found: {}", .0.display())]
+    ModelNotFound(PathBuf),
+    #[error("failed to load model {}: {reason}", path.display())]
+    ModelLoad { path: PathBuf, reason: String },
+    #[error("failed to create the llama.cpp context: {0}")]
+    ContextCreate(String),
+    #[error("invalid engine setting {setting}: {reason}")]
+    InvalidConfig {
+        setting: &'static str,
+        reason: String,
+    },
+    #[error("the prompt is empty")]
+    EmptyPrompt,
+    #[error("the prompt has {tokens} tokens but the context window holds {limit}")]
+    PromptTooLong { tokens: u32, limit: u32 },
+    #[error("max_tokens {requested} exceeds the {available} tokens left in the context window after the {prompt}-token prompt")]
+    MaxTokensTooLarge {
+        requested: u32,
+        available: u32,
+        prompt: u32,
+    },
+    #[error("token id {0} is not in the model's vocabulary")]
+    InvalidToken(i32),
+    #[error(transparent)]
+    InvalidSampling(#[from] InvalidSampling),
+    #[error("the request queue is full ({capacity} waiting); retry later")]
+    QueueFull { capacity: usize },
+    #[error("the engine is shutting down and accepts no new requests")]
+    ShuttingDown,
+    #[error("the engine thread has stopped")]
+    Stopped,
+    #[error("chat template error: {0}")]
+    Template(#[from] semantic_domain::chat_template::TemplateError),
+}

@@ -1,0 +1,23 @@
+//! The compute engine of `semantic`.
+//!
+//! A dedicated thread owns the llama.cpp model context and runs a
+//! continuous-batching [`scheduler`]; async callers reach it through an
+//! [`EngineHandle`]. See ARCHITECTURE.md for the request path.
+
+pub mod backend;
+pub mod bench;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod llama_compute;
+pub mod model;
+pub mod scheduler;
+mod sequence;
+pub mod stream;
+pub mod system_info;
+
+pub use config::EngineConfig;
+pub use engine::{EngineHandle, EngineSnapshot};
+pub use error::EngineError;
+pub use model::{LoadedModel, ModelInfo};
+pub use stream::{Completion, GenerationStream};

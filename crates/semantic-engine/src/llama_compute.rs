@@ -1,0 +1,166 @@
+//! The llama.cpp adapter: runs the scheduler's batches on a llama context.
+//!
+//! Lives on the engine thread only; llama.cpp contexts are not thread-safe.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+
+use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams};
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use semantic_domain::{KvType, SamplingParams, TokenId};
+
+use crate::backend::{BackendError, BatchToken, ComputeBackend, SlotId};
+use crate::model::LoadedModel;
+use crate::EngineError;
+
+/// Context geometry for one engine.
+#[derive(Clone, Copy, Debug)]
+pub struct ContextShape {
+    pub context_tokens: u32,
+    pub max_sequences: u32,
+    pub batch_tokens: u32,
+    pub threads: u32,
+    pub kv_type: KvType,
+}
+
+pub fn kv_cache_type(kv: KvType) -> KvCacheType {
+    match kv {
+        KvType::F16 => KvCacheType::F16,
+        KvType::Q8_0 => KvCacheType::Q8_0,
+        KvType::Q4_0 => KvCacheType::Q4_0,
+    }
+}
+
+/// Create a context with one unified KV cache shared by all sequences.
+pub fn new_context<'m>(
+    model: &'m LoadedModel,
+    shape: ContextShape,
+) -> Result<LlamaContext<'m>, EngineError> {
+    let n_ctx = NonZeroU32::new(shape.context_tokens)
+        .ok_or_else(|| EngineError::ContextCreate("context size is 0".into()))?;
+    // Flash attention always: its CPU kernel walks only the cells of the
+    // query's own sequence, in position order, so a sequence's output does
+    // not depend on which other sequences share the batch or where its cells
+    // sit in the unified cache. The plain path sums over every cell and
+    // rounds differently with the batch's layout, which changes greedy output.
+    // It is also required for quantized V caches.
+    let flash = llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED;
+    let params = LlamaContextParams::default()
+        .with_n_ctx(Some(n_ctx))
+        .with_n_batch(shape.batch_tokens)
+        .with_n_ubatch(shape.batch_tokens.min(512))
+        .with_n_seq_max(shape.max_sequences)
+        .with_kv_unified(true)
+        .with_n_threads(shape.threads as i32)
+        .with_n_threads_batch(shape.threads as i32)
+        .with_type_k(kv_cache_type(shape.kv_type))
+        .with_type_v(kv_cache_type(shape.kv_type))
+        .with_flash_attention_policy(flash);
+    model
+        .llama()
+        .new_context(crate::model::backend(), params)
+        .map_err(|e| EngineError::ContextCreate(e.to_string()))
+}
+
+/// Build the sampler chain for one request.
+pub fn sampler_for(params: &SamplingParams) -> LlamaSampler {
+    if params.is_greedy() {
+        return LlamaSampler::greedy();
+    }
+    let mut chain = Vec::new();
+    if params.top_k > 0 {
+        chain.push(LlamaSampler::top_k(params.top_k as i32));
+    }
+    if params.top_p < 1.0 {
+        chain.push(LlamaSampler::top_p(params.top_p, 1));
+    }
+    chain.push(LlamaSampler::temp(params.temperature));
+    let seed = params.seed.unwrap_or_else(rand::random);
+    // Fold the 64-bit seed into llama.cpp's 32-bit one without dropping bits.
+    chain.push(LlamaSampler::dist((seed ^ (seed >> 32)) as u32));
+    LlamaSampler::chain_simple(chain)
+}
+
+pub struct LlamaCompute<'m> {
+    model: &'m LoadedModel,
+    ctx: LlamaContext<'m>,
+    batch: LlamaBatch<'static>,
+    samplers: HashMap<SlotId, LlamaSampler>,
+}
+
+impl<'m> LlamaCompute<'m> {
+    pub fn new(model: &'m LoadedModel, shape: ContextShape) -> Result<Self, EngineError> {
+        let ctx = new_context(model, shape)?;
+        Ok(Self {
+            model,
+            ctx,
+            batch: LlamaBatch::new(shape.batch_tokens as usize, 1),
+            samplers: HashMap::new(),
+        })
+    }
+
+    pub fn context(&mut self) -> &mut LlamaContext<'m> {
+        &mut self.ctx
+    }
+}
+
+impl ComputeBackend for LlamaCompute<'_> {
+    fn decode(&mut self, batch: &[BatchToken]) -> Result<(), BackendError> {
+        self.batch.clear();
+        for t in batch {
+            self.batch
+                .add(LlamaToken(t.token), t.pos as i32, &[t.slot], t.logits)
+                .map_err(|e| BackendError::Decode(e.to_string()))?;
+        }
+        self.ctx
+            .decode(&mut self.batch)
+            .map_err(|e| BackendError::Decode(e.to_string()))
+    }
+
+    fn start_sequence(&mut self, slot: SlotId, sampling: &SamplingParams) {
+        self.samplers.insert(slot, sampler_for(sampling));
+    }
+
+    fn sample(&mut self, slot: SlotId, index: usize) -> TokenId {
+        let sampler = self
+            .samplers
+            .entry(slot)
+            .or_insert_with(LlamaSampler::greedy);
+        sampler.sample(&self.ctx, index as i32).0
+    }
+
+    fn end_sequence(&mut self, slot: SlotId) {
+        self.samplers.remove(&slot);
+        // Removing a whole sequence (p0 = p1 = -1) cannot fail.
+        let _ = self.ctx.clear_kv_cache_seq(Some(slot as u32), None, None);
+    }
+
+    fn kv_tokens(&self, slot: SlotId) -> u32 {
+        let max = self.ctx.kv_cache_seq_pos_max(slot);
+        let min = self.ctx.kv_cache_seq_pos_min(slot);
+        if max < 0 || min < 0 {
+            0
+        } else {
+            (max - min + 1) as u32
+        }
+    }
+
+    fn is_end_of_generation(&self, token: TokenId) -> bool {
+        self.model.is_end_of_generation(token)
+    }
+
+    fn token_bytes(&self, token: TokenId) -> Vec<u8> {
+        self.model.token_bytes(token)
+    }
+}
+
+/// Free every sampler (llama.cpp objects) before the context goes away.
+impl Drop for LlamaCompute<'_> {
+    fn drop(&mut self) {
+        self.samplers.clear();
+    }
+}
+

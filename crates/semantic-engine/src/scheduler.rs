@@ -1,0 +1,370 @@
+//! Continuous batching.
+//!
+//! Every step builds one batch: first a decode token for each running
+//! sequence, then prefill chunks of admitted sequences, then newly admitted
+//! requests, all under a per-step token budget. Long prompts are therefore
+//! prefilled in chunks while other sequences keep decoding, and new requests
+//! join while others decode. KV memory is accounted in a [`BlockPool`]: a
+//! request is admitted only when its prompt fits; when a running sequence
+//! cannot grow, the most recently admitted other sequence is preempted (its
+//! cells freed, its tokens recomputed later), so the pool can never
+//! overflow the llama.cpp context.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use semantic_domain::block_pool::{BlockPool, OwnerId};
+use semantic_domain::FinishReason;
+
+use crate::backend::{BatchToken, ComputeBackend, SlotId};
+use crate::sequence::{AfterSample, Sequence};
+
+/// Scheduling limits.
+#[derive(Clone, Copy, Debug)]
+pub struct SchedulerLimits {
+    pub step_token_budget: usize,
+    pub max_sequences: usize,
+}
+
+/// What one step did, for metrics and benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StepReport {
+    pub batch_tokens: usize,
+    pub decode_tokens: usize,
+    pub prefill_tokens: usize,
+    pub sampled: usize,
+}
+
+pub struct Scheduler<B: ComputeBackend> {
+    backend: B,
+    limits: SchedulerLimits,
+    pool: BlockPool,
+    waiting: VecDeque<Sequence>,
+    /// Admitted sequences, in admission order.
+    running: Vec<Sequence>,
+    free_slots: Vec<SlotId>,
+    /// Finished sequences whose cells are kept until their room is needed
+    /// or the engine goes idle, oldest first (see [`Scheduler::park`]).
+    parked: VecDeque<(SlotId, OwnerId)>,
+    batch: Vec<BatchToken>,
+    /// Requests that left the queue for the first time (admitted or gone),
+    /// so the engine can keep its queue-depth counter exact.
+    dequeued: usize,
+}
+
+impl<B: ComputeBackend> Scheduler<B> {
+    pub fn new(backend: B, limits: SchedulerLimits, pool: BlockPool) -> Self {
+        let free_slots = (0..limits.max_sequences as SlotId).rev().collect();
+        Self {
+            backend,
+            limits,
+            pool,
+            waiting: VecDeque::new(),
+            running: Vec::new(),
+            free_slots,
+            parked: VecDeque::new(),
+            batch: Vec::with_capacity(limits.step_token_budget),
+            dequeued: 0,
+        }
+    }
+
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    pub fn backend_mut(&mut self) -> &mut B {
+        &mut self.backend
+    }
+
+    pub fn pool(&self) -> &BlockPool {
+        &self.pool
+    }
+
+    pub(crate) fn enqueue(&mut self, seq: Sequence) {
+        self.waiting.push_back(seq);
+    }
+
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    pub fn running(&self) -> usize {
+        self.running.len()
+    }
+
+    /// Requests that left the queue since the last call.
+    pub fn take_dequeued(&mut self) -> usize {
+        std::mem::take(&mut self.dequeued)
+    }
+
+    fn note_dequeued(&mut self, seq: &mut Sequence) {
+        if std::mem::take(&mut seq.queued) {
+            self.dequeued += 1;
+        }
+    }
+
+    pub fn is_idle(&self) -> bool {
+        self.waiting.is_empty() && self.running.is_empty()
+    }
+
+    /// Fail every request, waiting or running (the engine is going away).
+    pub fn abort_all(&mut self, message: &str) {
+        while let Some(mut seq) = self.waiting.pop_front() {
+            self.note_dequeued(&mut seq);
+            seq.fail(message.to_owned());
+        }
+        while let Some(mut seq) = self.running.pop() {
+            seq.fail(message.to_owned());
+            self.release(&seq);
+        }
+        while self.reclaim_parked() {}
+    }
+
+    /// Run one engine step. Returns what was in the batch.
+    pub fn step(&mut self) -> StepReport {
+        let report = self.run_step();
+        if self.running.is_empty() {
+            while self.reclaim_parked() {}
+        }
+        report
+    }
+
+    fn run_step(&mut self) -> StepReport {
+        self.drop_cancelled();
+        self.admit();
+        let mut report = self.plan();
+        if self.batch.is_empty() {
+            return report;
+        }
+        if let Err(err) = self.backend.decode(&self.batch) {
+            self.fail_batch(&err.to_string());
+            return report;
+        }
+        report.sampled = self.sample_outputs();
+        report
+    }
+
+    /// Remove sequences whose caller went away; their cells are freed at once.
+    fn drop_cancelled(&mut self) {
+        let (gone, kept): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|s| s.caller_gone());
+        self.waiting = kept;
+        for mut seq in gone {
+            self.note_dequeued(&mut seq);
+        }
+        let mut i = 0;
+        while i < self.running.len() {
+            if self.running[i].caller_gone() {
+                let seq = self.running.remove(i);
+                self.release(&seq);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Move waiting requests into free slots while their whole pending
+    /// tokens fit in the pool, in arrival order (no overtaking, so a big
+    /// prompt is not starved by small ones).
+    fn admit(&mut self) {
+        while let Some(next) = self.waiting.front() {
+            let need = next.tokens.len() as u32;
+            if self.free_slots.is_empty() || !self.pool.can_fit(next.owner(), need) {
+                if self.reclaim_parked() {
+                    continue;
+                }
+                return;
+            }
+            let Some(mut seq) = self.waiting.pop_front() else {
+                return;
+            };
+            let Some(slot) = self.free_slots.pop() else {
+                return;
+            };
+            if self.pool.ensure_capacity(seq.owner(), need).is_err() {
+                self.free_slots.push(slot);
+                self.waiting.push_front(seq);
+                return;
+            }
+            self.note_dequeued(&mut seq);
+            self.backend.start_sequence(slot, &seq.sampling);
+            seq.slot = Some(slot);
+            seq.scheduled.get_or_insert_with(Instant::now);
+            self.running.push(seq);
+        }
+    }
+
+    /// Fill the batch: decode tokens first, then prefill chunks.
+    fn plan(&mut self) -> StepReport {
+        self.batch.clear();
+        let mut report = StepReport::default();
+        let budget = self.limits.step_token_budget;
+        let mut i = 0;
+        while i < self.running.len() {
+            if !self.running[i].is_prefilling() && self.batch.len() < budget {
+                if self.reserve_next_cell(i) {
+                    self.push_tokens(i, 1);
+                    report.decode_tokens += 1;
+                } else {
+                    continue; // running[i] was removed or preempted; re-examine index i
+                }
+            }
+            i += 1;
+        }
+        // One prefilling sequence per step, oldest first: finishing one
+        // prompt before starting the next gives the lowest mean time to first
+        // token, and keeps each sequence's prefill numerics independent of
+        // which other prompts arrived with it (llama.cpp's tiled attention
+        // groups cells by position in the cache, so packing two prompts in
+        // one batch changes rounding and so greedy output).
+        let room = budget - self.batch.len();
+        if let Some(i) = self.running.iter().position(Sequence::is_prefilling) {
+            if room > 0 {
+                let n = self.running[i].pending().min(room);
+                self.push_tokens(i, n);
+                report.prefill_tokens += n;
+            }
+        }
+        report.batch_tokens = self.batch.len();
+        report
+    }
+
+    /// Make room in the pool for one more cell of running[i]. Preempts the
+    /// youngest other sequence if needed; ends running[i] if it is alone.
+    /// Returns false when running[i] did not get the cell (and so moved).
+    fn reserve_next_cell(&mut self, i: usize) -> bool {
+        loop {
+            let seq = &self.running[i];
+            let need = seq.n_past as u32 + 1;
+            if self.pool.ensure_capacity(seq.owner(), need).is_ok() {
+                return true;
+            }
+            if self.reclaim_parked() {
+                continue;
+            }
+            let victim = self.running.len() - 1;
+            if victim == i {
+                let mut seq = self.running.remove(i);
+                seq.finish(FinishReason::ContextFull);
+                self.release(&seq);
+                return false;
+            }
+            self.preempt(victim);
+        }
+    }
+
+    /// Free a sequence's cells and put it back at the head of the queue; it
+    /// will be recomputed from its tokens (prompt and output so far).
+    fn preempt(&mut self, index: usize) {
+        let mut seq = self.running.remove(index);
+        self.release(&seq);
+        seq.slot = None;
+        seq.n_past = 0;
+        tracing::debug!(request = %seq.id, tokens = seq.tokens.len(), "preempted");
+        self.waiting.push_front(seq);
+    }
+
+    fn push_tokens(&mut self, i: usize, n: usize) {
+        let seq = &self.running[i];
+        let Some(slot) = seq.slot else { return };
+        let end = seq.n_past + n;
+        for pos in seq.n_past..end {
+            self.batch.push(BatchToken {
+                token: seq.tokens[pos],
+                pos: pos as u32,
+                slot,
+                logits: pos + 1 == seq.tokens.len(),
+            });
+        }
+    }
+
+    /// After a decode: advance every sequence in the batch and sample those
+    /// whose last pending token was computed.
+    fn sample_outputs(&mut self) -> usize {
+        let mut sampled = 0;
+        let mut finished = Vec::new();
+        for (index, entry) in self.batch.iter().enumerate() {
+            let Some(i) = self.running.iter().position(|s| s.slot == Some(entry.slot)) else {
+                continue;
+            };
+            let seq = &mut self.running[i];
+            seq.n_past = entry.pos as usize + 1;
+            if !entry.logits {
+                continue;
+            }
+            let token = self.backend.sample(entry.slot, index);
+            let eog = self.backend.is_end_of_generation(token);
+            let bytes = self.backend.token_bytes(token);
+            sampled += 1;
+            if let AfterSample::Finished(reason) = seq.accept(token, eog, &bytes) {
+                finished.push((entry.slot, reason));
+            }
+        }
+        for (slot, reason) in finished {
+            if let Some(i) = self.running.iter().position(|s| s.slot == Some(slot)) {
+                let mut seq = self.running.remove(i);
+                seq.finish(reason);
+                self.park(seq);
+            }
+        }
+        sampled
+    }
+
+    fn fail_batch(&mut self, message: &str) {
+        tracing::error!(error = message, "engine step failed; failing its sequences");
+        let slots: Vec<SlotId> = self.batch.iter().map(|b| b.slot).collect();
+        let mut i = 0;
+        while i < self.running.len() {
+            if self.running[i].slot.is_some_and(|s| slots.contains(&s)) {
+                let mut seq = self.running.remove(i);
+                seq.fail(format!("inference failed: {message}"));
+                self.release(&seq);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Keep a finished sequence's cells for now. Freeing them while other
+    /// sequences decode would leave holes that llama.cpp fills with those
+    /// sequences' next tokens, out of position order; attention then sums
+    /// their cells in another order and greedy output can change. Parked
+    /// cells are reclaimed, oldest first, as soon as their slot or blocks
+    /// are needed, and all at once when nothing is running.
+    fn park(&mut self, seq: Sequence) {
+        match seq.slot {
+            Some(slot) => self.parked.push_back((slot, seq.owner())),
+            None => {
+                self.pool.release(seq.owner());
+            }
+        }
+    }
+
+    /// Free the oldest parked sequence; false when none is parked.
+    fn reclaim_parked(&mut self) -> bool {
+        let Some((slot, owner)) = self.parked.pop_front() else {
+            return false;
+        };
+        self.backend.end_sequence(slot);
+        self.free_slots.push(slot);
+        self.pool.release(owner);
+        true
+    }
+
+    /// Return a sequence's slot, cells and blocks.
+    fn release(&mut self, seq: &Sequence) {
+        if let Some(slot) = seq.slot {
+            self.backend.end_sequence(slot);
+            self.free_slots.push(slot);
+        }
+        self.pool.release(seq.owner());
+    }
+
+    /// KV cells still held by any slot (zero when no request is live).
+    pub fn kv_tokens_held(&self) -> u32 {
+        (0..self.limits.max_sequences as SlotId)
+            .map(|s| self.backend.kv_tokens(s))
+            .sum()
+    }
+}

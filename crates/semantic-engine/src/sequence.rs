@@ -1,0 +1,160 @@
+//! One request's life inside the scheduler.
+
+use std::time::Instant;
+
+use semantic_domain::block_pool::OwnerId;
+use semantic_domain::stop::StopMatcher;
+use semantic_domain::utf8_stream::Utf8Stream;
+use semantic_domain::{FinishReason, GenerationEvent, RequestId, SamplingParams, TokenId};
+use semantic_domain::{generation::Timings, Usage};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::backend::SlotId;
+
+/// A live request: its tokens, how far its KV is computed, and where its
+/// events go.
+pub(crate) struct Sequence {
+    pub id: RequestId,
+    pub slot: Option<SlotId>,
+    /// Prompt followed by every sampled token. The last sampled token is fed
+    /// back on the next step, so `tokens.len() - n_past` tokens are pending.
+    pub tokens: Vec<TokenId>,
+    pub prompt_len: usize,
+    /// Tokens whose KV is in the context.
+    pub n_past: usize,
+    pub sampling: SamplingParams,
+    /// Most positions this sequence may use (the model's context window).
+    pub window: usize,
+    text: Utf8Stream,
+    stop: StopMatcher,
+    events: UnboundedSender<GenerationEvent>,
+    pub submitted: Instant,
+    pub scheduled: Option<Instant>,
+    pub first_token: Option<Instant>,
+    /// The caller has gone away.
+    pub cancelled: bool,
+    /// Counted against the engine's queue capacity until first admitted.
+    pub queued: bool,
+}
+
+/// What happened after a token was sampled.
+pub(crate) enum AfterSample {
+    Continue,
+    Finished(FinishReason),
+}
+
+impl Sequence {
+    pub fn new(
+        id: RequestId,
+        prompt: Vec<TokenId>,
+        sampling: SamplingParams,
+        window: usize,
+        events: UnboundedSender<GenerationEvent>,
+    ) -> Self {
+        let stop = StopMatcher::new(sampling.stop.clone());
+        Self {
+            id,
+            slot: None,
+            prompt_len: prompt.len(),
+            tokens: prompt,
+            n_past: 0,
+            sampling,
+            window,
+            text: Utf8Stream::new(),
+            stop,
+            events,
+            submitted: Instant::now(),
+            scheduled: None,
+            first_token: None,
+            cancelled: false,
+            queued: true,
+        }
+    }
+
+    pub fn owner(&self) -> OwnerId {
+        OwnerId(self.id.0)
+    }
+
+    pub fn pending(&self) -> usize {
+        self.tokens.len() - self.n_past
+    }
+
+    pub fn generated(&self) -> u32 {
+        (self.tokens.len() - self.prompt_len) as u32
+    }
+
+    /// Still prefilling its prompt (or its history, after a preemption).
+    pub fn is_prefilling(&self) -> bool {
+        self.pending() > 1 || self.generated() == 0
+    }
+
+    /// The caller dropped its receiver.
+    pub fn caller_gone(&self) -> bool {
+        self.cancelled || self.events.is_closed()
+    }
+
+    /// Record a sampled token, stream its text, and decide whether to stop.
+    pub fn accept(&mut self, token: TokenId, eog: bool, bytes: &[u8]) -> AfterSample {
+        self.first_token.get_or_insert_with(Instant::now);
+        if eog && !self.sampling.ignore_eos {
+            return AfterSample::Finished(FinishReason::EndOfTurn);
+        }
+        self.tokens.push(token);
+        let text = self.text.push(bytes);
+        let out = self.stop.push(&text);
+        self.send(GenerationEvent::Token {
+            id: token,
+            text: out.emit,
+        });
+        if let Some(stop) = out.matched {
+            return AfterSample::Finished(FinishReason::StopString(stop));
+        }
+        if self.sampling.max_tokens.is_some_and(|m| self.generated() >= m) {
+            return AfterSample::Finished(FinishReason::MaxTokens);
+        }
+        if self.tokens.len() >= self.window {
+            return AfterSample::Finished(FinishReason::ContextFull);
+        }
+        AfterSample::Continue
+    }
+
+    /// Send the final event, flushing text held back for stop matching.
+    pub fn finish(&mut self, reason: FinishReason) {
+        if !matches!(reason, FinishReason::StopString(_)) {
+            let mut rest = self.text.flush();
+            rest = self.stop.push(&rest).emit + &self.stop.flush();
+            if !rest.is_empty() {
+                self.send(GenerationEvent::Text { text: rest });
+            }
+        }
+        let now = Instant::now();
+        let since = |t: Option<Instant>| {
+            t.map_or(0.0, |t| t.duration_since(self.submitted).as_secs_f64())
+        };
+        let timings = Timings {
+            queue: since(self.scheduled),
+            first_token: since(self.first_token),
+            total: now.duration_since(self.submitted).as_secs_f64(),
+        };
+        let usage = Usage {
+            prompt_tokens: self.prompt_len as u32,
+            completion_tokens: self.generated(),
+            cached_tokens: 0,
+        };
+        self.send(GenerationEvent::Finished {
+            reason,
+            usage,
+            timings,
+        });
+    }
+
+    pub fn fail(&mut self, message: String) {
+        self.send(GenerationEvent::Failed { message });
+    }
+
+    fn send(&mut self, event: GenerationEvent) {
+        if self.events.send(event).is_err() {
+            self.cancelled = true;
+        }
+    }
+}

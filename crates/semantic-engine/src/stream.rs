@@ -1,0 +1,71 @@
+//! The caller's end of one generation.
+
+use semantic_domain::generation::Timings;
+use semantic_domain::{FinishReason, GenerationEvent, RequestId, TokenId, Usage};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// Events of one request. Dropping it cancels the request.
+pub struct GenerationStream {
+    id: RequestId,
+    events: UnboundedReceiver<GenerationEvent>,
+}
+
+/// A whole generation, collected.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Completion {
+    pub text: String,
+    pub tokens: Vec<TokenId>,
+    pub reason: FinishReason,
+    pub usage: Usage,
+    pub timings: Timings,
+}
+
+impl GenerationStream {
+    pub(crate) fn new(id: RequestId, events: UnboundedReceiver<GenerationEvent>) -> Self {
+        Self { id, events }
+    }
+
+    pub fn id(&self) -> RequestId {
+        self.id
+    }
+
+    /// The next event; `None` once the engine has dropped the request.
+    pub async fn next(&mut self) -> Option<GenerationEvent> {
+        self.events.recv().await
+    }
+
+    /// Blocking variant for callers outside an async runtime (the CLI).
+    pub fn blocking_next(&mut self) -> Option<GenerationEvent> {
+        self.events.blocking_recv()
+    }
+
+    /// Wait for the whole generation. Errors carry the engine's message.
+    pub async fn collect(mut self) -> Result<Completion, String> {
+        let mut text = String::new();
+        let mut tokens = Vec::new();
+        while let Some(event) = self.next().await {
+            match event {
+                GenerationEvent::Token { id, text: piece } => {
+                    tokens.push(id);
+                    text.push_str(&piece);
+                }
+                GenerationEvent::Text { text: piece } => text.push_str(&piece),
+                GenerationEvent::Finished {
+                    reason,
+                    usage,
+                    timings,
+                } => {
+                    return Ok(Completion {
+                        text,
+                        tokens,
+                        reason,
+                        usage,
+                        timings,
+                    })
+                }
+                GenerationEvent::Failed { message } => return Err(message),
+            }
+        }
+        Err("the engine dropped the request".into())
+    }
+}

@@ -1,0 +1,69 @@
+//! What llama.cpp was built with, as reported by the library itself.
+
+use std::ffi::CStr;
+
+/// Build facts of the linked llama.cpp.
+#[derive(Clone, Debug)]
+pub struct LlamaBuildInfo {
+    /// The bindings crate that vendors llama.cpp, which pins its commit.
+    pub bindings: &'static str,
+    pub ggml_version: String,
+    pub ggml_commit: String,
+    /// `llama_print_system_info()`: the CPU features the kernels were built for.
+    pub system_info: String,
+}
+
+/// Version of `llama-cpp-sys-2`, kept in step with Cargo.toml.
+const BINDINGS: &str = "llama-cpp-sys-2 0.1.161";
+
+fn c_str(ptr: *const std::os::raw::c_char) -> String {
+    if ptr.is_null() {
+        return "unknown".into();
+    }
+    // SAFETY: llama.cpp returns pointers to static NUL-terminated strings
+    // (string literals or a static buffer), valid for the process lifetime.
+    unsafe { CStr::from_ptr(ptr) }
+        .to_string_lossy()
+        .trim()
+        .to_owned()
+}
+
+pub fn llama_build_info() -> LlamaBuildInfo {
+    crate::model::backend();
+    // SAFETY: these functions take no arguments and return static strings;
+    // the backend is initialised above as llama_print_system_info expects.
+    let (version, commit, system) = unsafe {
+        (
+            llama_cpp_sys_2::ggml_version(),
+            llama_cpp_sys_2::ggml_commit(),
+            llama_cpp_sys_2::llama_print_system_info(),
+        )
+    };
+    LlamaBuildInfo {
+        bindings: BINDINGS,
+        ggml_version: c_str(version),
+        ggml_commit: c_str(commit),
+        system_info: c_str(system),
+    }
+}
+
+impl LlamaBuildInfo {
+    /// A short identity of the engine build, stored with persisted KV state:
+    /// state from a different build may not be byte-compatible.
+    pub fn fingerprint(&self) -> String {
+        format!("{}+ggml-{}-{}", self.bindings, self.ggml_version, self.ggml_commit)
+    }
+
+    /// CPU features the CPU backend reports as enabled (e.g. AVX2, FMA).
+    pub fn cpu_features(&self) -> Vec<String> {
+        self.system_info
+            .split('|')
+            .flat_map(|part| part.split(':').nth(1).map(|rest| rest.trim().to_owned()))
+            .flat_map(|s| {
+                s.split(|c: char| c == ' ')
+                    .filter_map(|kv| kv.strip_suffix("= 1").map(str::to_owned))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+}

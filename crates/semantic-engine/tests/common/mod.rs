@@ -1,0 +1,65 @@
+//! Shared set-up for the real-model tests.
+
+use std::path::PathBuf;
+
+use semantic_domain::chat::ChatMessage;
+use semantic_domain::{GenerateRequest, SamplingParams, TokenId};
+use semantic_engine::{EngineConfig, EngineHandle};
+
+/// The default model: `SEMANTIC_TEST_MODEL`, else the one `scripts/fetch-model.sh` fetched.
+pub fn model_path() -> PathBuf {
+    if let Ok(p) = std::env::var("SEMANTIC_TEST_MODEL") {
+        return PathBuf::from(p);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let path = root.join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(
+        path.is_file(),
+        "test model missing at {}; run scripts/fetch-model.sh",
+        path.display()
+    );
+    path
+}
+
+pub fn config() -> EngineConfig {
+    let mut c = EngineConfig::new(model_path());
+    c.context_tokens = 8192;
+    c.max_sequences = 8;
+    c
+}
+
+pub fn start(config: EngineConfig) -> EngineHandle {
+    EngineHandle::start(config, |_| {}).expect("engine starts")
+}
+
+pub fn chat_prompt(engine: &EngineHandle, question: &str) -> Vec<TokenId> {
+    engine
+        .model()
+        .tokenize_chat(
+            &[
+                ChatMessage::system("You are a helpful assistant."),
+                ChatMessage::user(question),
+            ],
+            None,
+        )
+        .expect("template renders")
+}
+
+pub fn greedy(prompt: Vec<TokenId>, max_tokens: u32) -> GenerateRequest {
+    GenerateRequest {
+        prompt,
+        sampling: SamplingParams::greedy(max_tokens),
+        agent: None,
+    }
+}
+
+/// `n` tokens of corpus text (the shared benchmark corpus).
+pub fn corpus_tokens(engine: &EngineHandle, n: usize) -> Vec<TokenId> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+    let text = std::fs::read_to_string(dir.join("markov_chain.txt"))
+        .or_else(|_| std::fs::read_to_string(dir.join("monte_carlo.txt")))
+        .expect("corpus text at ../shared/corpus");
+    let tokens = engine.model().tokenize(&text);
+    assert!(tokens.len() >= n, "corpus too short: {} < {n}", tokens.len());
+    tokens[..n].to_vec()
+}

@@ -1,1 +1,22 @@
-fn main() {}
+//! `semantic`: an LLM inference server with persistent per-agent KV cache.
+
+mod cli;
+mod commands;
+mod engine_options;
+mod logging;
+mod model_path;
+mod progress;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    logging::init(cli.log_level.as_deref());
+    match commands::run(cli.command) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

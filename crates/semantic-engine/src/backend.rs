@@ -35,6 +35,10 @@ pub trait ComputeBackend {
     fn sample(&mut self, slot: SlotId, index: usize) -> TokenId;
     /// Free the slot's KV cells and sampling state.
     fn end_sequence(&mut self, slot: SlotId);
+    /// Free the slot's KV cells but keep its sampling state: the sequence was
+    /// preempted and will be recomputed into the same slot, and a seeded
+    /// sampler must continue its random stream, not restart it.
+    fn clear_cells(&mut self, slot: SlotId);
     /// KV cells the slot holds right now (for leak checks).
     fn kv_tokens(&self, slot: SlotId) -> u32;
     /// EOS or an end-of-turn token.

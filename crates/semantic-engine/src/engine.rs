@@ -83,7 +83,9 @@ impl EngineHandle {
             std::thread::Builder::new()
                 .name("semantic-engine".into())
                 .spawn(move || engine_thread(&model, &config, &counters, &rx, &ready_tx))
-                .map_err(|e| EngineError::ContextCreate(format!("cannot spawn engine thread: {e}")))?
+                .map_err(|e| {
+                    EngineError::ContextCreate(format!("cannot spawn engine thread: {e}"))
+                })?
         };
         match ready_rx.recv() {
             Ok(Ok(())) => {}
@@ -194,7 +196,11 @@ impl EngineHandle {
     }
 
     fn send(&self, command: Command) -> Result<(), EngineError> {
-        let tx = self.shared.commands.lock().map_err(|_| EngineError::Stopped)?;
+        let tx = self
+            .shared
+            .commands
+            .lock()
+            .map_err(|_| EngineError::Stopped)?;
         tx.send(command).map_err(|_| EngineError::Stopped)
     }
 }
@@ -312,7 +318,9 @@ fn publish(
     if left > 0 {
         counters.queued.fetch_sub(left, Ordering::SeqCst);
     }
-    counters.running.store(scheduler.running(), Ordering::Relaxed);
+    counters
+        .running
+        .store(scheduler.running(), Ordering::Relaxed);
     counters.steps.fetch_add(1, Ordering::Relaxed);
     counters
         .batch_tokens

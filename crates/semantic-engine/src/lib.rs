@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod bench;
 pub mod config;
+pub mod corpus;
 pub mod engine;
 pub mod error;
 pub mod llama_compute;

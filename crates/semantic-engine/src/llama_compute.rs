@@ -138,6 +138,10 @@ impl ComputeBackend for LlamaCompute<'_> {
         let _ = self.ctx.clear_kv_cache_seq(Some(slot as u32), None, None);
     }
 
+    fn clear_cells(&mut self, slot: SlotId) {
+        let _ = self.ctx.clear_kv_cache_seq(Some(slot as u32), None, None);
+    }
+
     fn kv_tokens(&self, slot: SlotId) -> u32 {
         let max = self.ctx.kv_cache_seq_pos_max(slot);
         let min = self.ctx.kv_cache_seq_pos_min(slot);
@@ -163,4 +167,3 @@ impl Drop for LlamaCompute<'_> {
         self.samplers.clear();
     }
 }
-

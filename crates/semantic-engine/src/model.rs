@@ -77,10 +77,7 @@ fn check_gguf(path: &Path) -> Result<(), EngineError> {
 
 impl LoadedModel {
     /// Load a GGUF file, reporting progress in [0, 1].
-    pub fn load(
-        path: &Path,
-        progress: impl FnMut(f32) + 'static,
-    ) -> Result<Self, EngineError> {
+    pub fn load(path: &Path, progress: impl FnMut(f32) + 'static) -> Result<Self, EngineError> {
         check_gguf(path)?;
         let mut progress = progress;
         let params = LlamaModelParams::default().with_progress_callback(move |p| {

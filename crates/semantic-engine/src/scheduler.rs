@@ -112,6 +112,7 @@ impl<B: ComputeBackend> Scheduler<B> {
         while let Some(mut seq) = self.waiting.pop_front() {
             self.note_dequeued(&mut seq);
             seq.fail(message.to_owned());
+            self.release(&seq);
         }
         while let Some(mut seq) = self.running.pop() {
             seq.fail(message.to_owned());
@@ -152,6 +153,7 @@ impl<B: ComputeBackend> Scheduler<B> {
         self.waiting = kept;
         for mut seq in gone {
             self.note_dequeued(&mut seq);
+            self.release(&seq);
         }
         let mut i = 0;
         while i < self.running.len() {
@@ -170,7 +172,8 @@ impl<B: ComputeBackend> Scheduler<B> {
     fn admit(&mut self) {
         while let Some(next) = self.waiting.front() {
             let need = next.tokens.len() as u32;
-            if self.free_slots.is_empty() || !self.pool.can_fit(next.owner(), need) {
+            let has_slot = next.slot.is_some() || !self.free_slots.is_empty();
+            if !has_slot || !self.pool.can_fit(next.owner(), need) {
                 if self.reclaim_parked() {
                     continue;
                 }
@@ -179,17 +182,21 @@ impl<B: ComputeBackend> Scheduler<B> {
             let Some(mut seq) = self.waiting.pop_front() else {
                 return;
             };
-            let Some(slot) = self.free_slots.pop() else {
-                return;
-            };
             if self.pool.ensure_capacity(seq.owner(), need).is_err() {
-                self.free_slots.push(slot);
                 self.waiting.push_front(seq);
                 return;
             }
+            if seq.slot.is_none() {
+                // A preempted sequence kept its slot (and sampler); a new one takes a free one.
+                let Some(slot) = self.free_slots.pop() else {
+                    self.pool.release(seq.owner());
+                    self.waiting.push_front(seq);
+                    return;
+                };
+                self.backend.start_sequence(slot, &seq.sampling);
+                seq.slot = Some(slot);
+            }
             self.note_dequeued(&mut seq);
-            self.backend.start_sequence(slot, &seq.sampling);
-            seq.slot = Some(slot);
             seq.scheduled.get_or_insert_with(Instant::now);
             self.running.push(seq);
         }
@@ -244,22 +251,28 @@ impl<B: ComputeBackend> Scheduler<B> {
                 continue;
             }
             let victim = self.running.len() - 1;
-            if victim == i {
+            if self.running.len() == 1 {
                 let mut seq = self.running.remove(i);
                 seq.finish(FinishReason::ContextFull);
                 self.release(&seq);
                 return false;
             }
             self.preempt(victim);
+            if victim == i {
+                return false;
+            }
         }
     }
 
-    /// Free a sequence's cells and put it back at the head of the queue; it
-    /// will be recomputed from its tokens (prompt and output so far).
+    /// Free a sequence's cells and blocks and put it back at the head of the
+    /// queue; it keeps its slot and sampler and is recomputed from its tokens
+    /// (prompt and output so far) when the pool has room again.
     fn preempt(&mut self, index: usize) {
         let mut seq = self.running.remove(index);
-        self.release(&seq);
-        seq.slot = None;
+        if let Some(slot) = seq.slot {
+            self.backend.clear_cells(slot);
+        }
+        self.pool.release(seq.owner());
         seq.n_past = 0;
         tracing::debug!(request = %seq.id, tokens = seq.tokens.len(), "preempted");
         self.waiting.push_front(seq);
@@ -368,3 +381,7 @@ impl<B: ComputeBackend> Scheduler<B> {
             .sum()
     }
 }
+
+#[cfg(test)]
+#[path = "scheduler_tests.rs"]
+mod tests;

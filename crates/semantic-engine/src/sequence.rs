@@ -5,8 +5,8 @@ use std::time::Instant;
 use semantic_domain::block_pool::OwnerId;
 use semantic_domain::stop::StopMatcher;
 use semantic_domain::utf8_stream::Utf8Stream;
-use semantic_domain::{FinishReason, GenerationEvent, RequestId, SamplingParams, TokenId};
 use semantic_domain::{generation::Timings, Usage};
+use semantic_domain::{FinishReason, GenerationEvent, RequestId, SamplingParams, TokenId};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::backend::SlotId;
@@ -109,7 +109,11 @@ impl Sequence {
         if let Some(stop) = out.matched {
             return AfterSample::Finished(FinishReason::StopString(stop));
         }
-        if self.sampling.max_tokens.is_some_and(|m| self.generated() >= m) {
+        if self
+            .sampling
+            .max_tokens
+            .is_some_and(|m| self.generated() >= m)
+        {
             return AfterSample::Finished(FinishReason::MaxTokens);
         }
         if self.tokens.len() >= self.window {
@@ -128,9 +132,8 @@ impl Sequence {
             }
         }
         let now = Instant::now();
-        let since = |t: Option<Instant>| {
-            t.map_or(0.0, |t| t.duration_since(self.submitted).as_secs_f64())
-        };
+        let since =
+            |t: Option<Instant>| t.map_or(0.0, |t| t.duration_since(self.submitted).as_secs_f64());
         let timings = Timings {
             queue: since(self.scheduled),
             first_token: since(self.first_token),

@@ -51,19 +51,38 @@ impl LlamaBuildInfo {
     /// A short identity of the engine build, stored with persisted KV state:
     /// state from a different build may not be byte-compatible.
     pub fn fingerprint(&self) -> String {
-        format!("{}+ggml-{}-{}", self.bindings, self.ggml_version, self.ggml_commit)
+        format!(
+            "{}+ggml-{}-{}",
+            self.bindings, self.ggml_version, self.ggml_commit
+        )
     }
 
     /// CPU features the CPU backend reports as enabled (e.g. AVX2, FMA).
+    /// The report reads `CPU : SSE3 = 1 | AVX2 = 1 | … |`.
     pub fn cpu_features(&self) -> Vec<String> {
         self.system_info
             .split('|')
-            .flat_map(|part| part.split(':').nth(1).map(|rest| rest.trim().to_owned()))
-            .flat_map(|s| {
-                s.split(|c: char| c == ' ')
-                    .filter_map(|kv| kv.strip_suffix("= 1").map(str::to_owned))
-                    .collect::<Vec<_>>()
+            .map(|part| part.rsplit(':').next().unwrap_or(part))
+            .filter_map(|item| {
+                let (name, value) = item.split_once('=')?;
+                (value.trim() == "1").then(|| name.trim().to_owned())
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_enabled_cpu_features() {
+        let info = LlamaBuildInfo {
+            bindings: BINDINGS,
+            ggml_version: "0".into(),
+            ggml_commit: "x".into(),
+            system_info: "CPU : SSE3 = 1 | AVX = 1 | AVX512 = 0 | AVX2 = 1 | OPENMP = 1 |".into(),
+        };
+        assert_eq!(info.cpu_features(), ["SSE3", "AVX", "AVX2", "OPENMP"]);
     }
 }

@@ -13,7 +13,12 @@ use semantic_engine::{EngineConfig, EngineError, EngineHandle};
 async fn greedy_answer_names_paris() {
     let engine = start(config());
     let prompt = chat_prompt(&engine, "What is the capital of France?");
-    let out = engine.submit(greedy(prompt, 32)).unwrap().collect().await.unwrap();
+    let out = engine
+        .submit(greedy(prompt, 32))
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
     assert!(out.text.contains("Paris"), "answer was {:?}", out.text);
     assert!(out.usage.completion_tokens > 0);
     engine.shutdown();
@@ -31,7 +36,14 @@ async fn concurrent_requests_match_solo_runs_token_for_token() {
     let prompts: Vec<_> = questions.iter().map(|q| chat_prompt(&engine, q)).collect();
     let mut solo = Vec::new();
     for p in &prompts {
-        solo.push(engine.submit(greedy(p.clone(), 48)).unwrap().collect().await.unwrap());
+        solo.push(
+            engine
+                .submit(greedy(p.clone(), 48))
+                .unwrap()
+                .collect()
+                .await
+                .unwrap(),
+        );
     }
     let streams: Vec<_> = prompts
         .iter()
@@ -54,15 +66,29 @@ async fn chunked_prefill_matches_whole_prefill() {
     chunked_cfg.step_token_budget = 256;
     let chunked = start(chunked_cfg);
     let prompt = corpus_tokens(&chunked, 2000);
-    let a = chunked.submit(greedy(prompt.clone(), 24)).unwrap().collect().await.unwrap();
+    let a = chunked
+        .submit(greedy(prompt.clone(), 24))
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
     chunked.shutdown();
 
     let mut whole_cfg = config();
     whole_cfg.step_token_budget = 2048;
     let whole = start(whole_cfg);
-    let b = whole.submit(greedy(prompt, 24)).unwrap().collect().await.unwrap();
+    let b = whole
+        .submit(greedy(prompt, 24))
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
     whole.shutdown();
-    assert_eq!(a.tokens, b.tokens, "chunked {:?} vs whole {:?}", a.text, b.text);
+    assert_eq!(
+        a.tokens, b.tokens,
+        "chunked {:?} vs whole {:?}",
+        a.text, b.text
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,12 +98,9 @@ async fn cancelled_requests_free_their_sequences() {
     for _ in 0..50 {
         let mut stream = engine.submit(greedy(prompt.clone(), 200)).unwrap();
         // Wait for the first token, so the request is mid-stream, then go away.
-        loop {
-            match stream.next().await {
-                Some(GenerationEvent::Token { .. }) => break,
-                Some(other) => panic!("unexpected event {other:?}"),
-                None => panic!("stream ended early"),
-            }
+        match stream.next().await {
+            Some(GenerationEvent::Token { .. }) => {}
+            other => panic!("expected a first token, got {other:?}"),
         }
         drop(stream);
     }
@@ -92,7 +115,12 @@ async fn cancelled_requests_free_their_sequences() {
         assert!(Instant::now() < deadline, "sequences still live: {snap:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let out = engine.submit(greedy(prompt, 16)).unwrap().collect().await.unwrap();
+    let out = engine
+        .submit(greedy(prompt, 16))
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
     assert_eq!(out.usage.completion_tokens, 16);
     engine.shutdown();
 }
@@ -100,7 +128,13 @@ async fn cancelled_requests_free_their_sequences() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_clear_errors() {
     let engine = start(config());
-    let err = |r| engine.submit(r).err().map(|e: EngineError| e.to_string()).unwrap_or_default();
+    let err = |r| {
+        engine
+            .submit(r)
+            .err()
+            .map(|e: EngineError| e.to_string())
+            .unwrap_or_default()
+    };
 
     assert!(err(greedy(vec![], 8)).contains("empty"));
 
@@ -120,12 +154,20 @@ async fn bad_requests_get_clear_errors() {
     assert!(err(greedy(vec![1, -5, 3], 8)).contains("vocabulary"));
 
     let mut hot = greedy(vec![1, 2, 3], 8);
-    hot.sampling = SamplingParams { temperature: 9.0, ..SamplingParams::default() };
+    hot.sampling = SamplingParams {
+        temperature: 9.0,
+        ..SamplingParams::default()
+    };
     assert!(err(hot).contains("temperature"));
 
     // The engine still serves after all of that.
     let prompt = chat_prompt(&engine, "Say hi.");
-    let out = engine.submit(greedy(prompt, 4)).unwrap().collect().await.unwrap();
+    let out = engine
+        .submit(greedy(prompt, 4))
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
     assert_eq!(out.reason, FinishReason::MaxTokens);
     engine.shutdown();
 }
@@ -135,11 +177,16 @@ fn missing_truncated_and_foreign_model_files_are_clear_errors() {
     let dir = std::env::temp_dir().join(format!("semantic-model-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let start_err = |path: std::path::PathBuf| {
-        EngineHandle::start(EngineConfig::new(path), |_| {}).err().map(|e| e.to_string())
+        EngineHandle::start(EngineConfig::new(path), |_| {})
+            .err()
+            .map(|e| e.to_string())
     };
 
     let missing = start_err(dir.join("nope.gguf")).unwrap();
-    assert!(missing.contains("not found") && missing.contains("nope.gguf"), "{missing}");
+    assert!(
+        missing.contains("not found") && missing.contains("nope.gguf"),
+        "{missing}"
+    );
 
     let not_gguf = dir.join("text.gguf");
     std::fs::write(&not_gguf, b"hello, I am not a model").unwrap();
@@ -149,7 +196,10 @@ fn missing_truncated_and_foreign_model_files_are_clear_errors() {
     let truncated = dir.join("truncated.gguf");
     std::fs::write(&truncated, &real[..real.len() / 3]).unwrap();
     let msg = start_err(truncated).unwrap();
-    assert!(msg.contains("truncated.gguf") && msg.contains("failed to load"), "{msg}");
+    assert!(
+        msg.contains("truncated.gguf") && msg.contains("failed to load"),
+        "{msg}"
+    );
 
     let a_dir = dir.join("a-directory.gguf");
     std::fs::create_dir_all(&a_dir).unwrap();
@@ -179,7 +229,12 @@ async fn fixed_seed_sampling_is_reproducible_and_stop_strings_cut() {
     assert_eq!(a.tokens, b.tokens);
 
     // Stop on a string the greedy answer is known to contain.
-    let greedy_out = engine.submit(greedy(prompt.clone(), 24)).unwrap().collect().await.unwrap();
+    let greedy_out = engine
+        .submit(greedy(prompt.clone(), 24))
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
     let words: Vec<&str> = greedy_out.text.split_whitespace().collect();
     assert!(words.len() > 3, "{:?}", greedy_out.text);
     let stop = words[3].to_string();
@@ -187,7 +242,11 @@ async fn fixed_seed_sampling_is_reproducible_and_stop_strings_cut() {
     req.sampling.stop = vec![stop.clone()];
     let cut = engine.submit(req).unwrap().collect().await.unwrap();
     assert_eq!(cut.reason, FinishReason::StopString(stop.clone()));
-    assert!(!cut.text.contains(&stop), "{:?} still contains {stop:?}", cut.text);
+    assert!(
+        !cut.text.contains(&stop),
+        "{:?} still contains {stop:?}",
+        cut.text
+    );
     assert!(greedy_out.text.starts_with(&cut.text));
     engine.shutdown();
 }

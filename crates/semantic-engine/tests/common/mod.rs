@@ -60,6 +60,10 @@ pub fn corpus_tokens(engine: &EngineHandle, n: usize) -> Vec<TokenId> {
         .or_else(|_| std::fs::read_to_string(dir.join("monte_carlo.txt")))
         .expect("corpus text at ../shared/corpus");
     let tokens = engine.model().tokenize(&text);
-    assert!(tokens.len() >= n, "corpus too short: {} < {n}", tokens.len());
+    assert!(
+        tokens.len() >= n,
+        "corpus too short: {} < {n}",
+        tokens.len()
+    );
     tokens[..n].to_vec()
 }

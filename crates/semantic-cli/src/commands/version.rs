@@ -1,0 +1,24 @@
+//! `semantic version`.
+
+use semantic_engine::system_info::llama_build_info;
+
+pub fn run() -> anyhow::Result<()> {
+    let info = llama_build_info();
+    println!("semantic {}", env!("CARGO_PKG_VERSION"));
+    println!("git commit:   {}", env!("SEMANTIC_GIT_COMMIT"));
+    println!(
+        "llama.cpp:    {} (ggml {}, commit {})",
+        info.bindings, info.ggml_version, info.ggml_commit
+    );
+    let features = info.cpu_features();
+    println!(
+        "cpu features: {}",
+        if features.is_empty() {
+            "baseline only".into()
+        } else {
+            features.join(" ")
+        }
+    );
+    println!("system info:  {}", info.system_info);
+    Ok(())
+}

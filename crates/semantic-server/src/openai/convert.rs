@@ -1,0 +1,241 @@
+//! Turning an OpenAI chat request into what the engine takes, rejecting what
+//! we do not support with a message and a `param` that point at it.
+
+use axum::http::HeaderMap;
+use semantic_domain::chat::{ChatMessage, Role, ToolCall};
+use semantic_domain::{AgentId, SamplingParams};
+use semantic_engine::EngineError;
+
+use super::types::{
+    ChatCompletionRequest, ContentPart, MessageContent, RequestMessage, RequestRole,
+    RequestToolCall,
+};
+use crate::error::{from_engine, ApiError, MaxTokensField};
+use crate::models;
+use crate::state::AppState;
+
+/// Headers that name the agent; they win over the body's `session_id`
+/// because proxies and SDK wrappers can set them without touching bodies.
+pub const AGENT_HEADERS: [&str; 2] = ["x-agent-id", "x-session-id"];
+
+/// A validated chat request, ready to tokenize and submit.
+#[derive(Debug)]
+pub struct ChatPlan {
+    pub messages: Vec<ChatMessage>,
+    pub sampling: SamplingParams,
+    pub agent: Option<AgentId>,
+    pub stream: bool,
+    pub include_usage: bool,
+    /// Which token-limit field the client used, for error `param`s.
+    pub max_tokens_field: MaxTokensField,
+}
+
+/// Validate everything that does not need the tokenizer.
+pub fn plan(
+    state: &AppState,
+    headers: &HeaderMap,
+    req: ChatCompletionRequest,
+) -> Result<ChatPlan, ApiError> {
+    models::resolve(state, &req.model)?;
+    if let Some(n) = req.n.filter(|&n| n != 1) {
+        return Err(ApiError::invalid_request(format!(
+            "n must be 1 (got {n}); only one choice is supported"
+        ))
+        .with_param("n"));
+    }
+    let agent = agent(headers, req.session_id.as_deref())?;
+    let (sampling, max_tokens_field) = sampling(&req)?;
+    let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
+    Ok(ChatPlan {
+        messages: messages(req.messages)?,
+        sampling,
+        agent,
+        stream: req.stream.unwrap_or(false),
+        include_usage,
+        max_tokens_field,
+    })
+}
+
+fn agent(headers: &HeaderMap, body: Option<&str>) -> Result<Option<AgentId>, ApiError> {
+    for name in AGENT_HEADERS {
+        if let Some(value) = headers.get(name) {
+            let raw = value.to_str().map_err(|_| {
+                ApiError::invalid_request(format!("header {name} must be visible ASCII"))
+            })?;
+            return AgentId::parse(raw)
+                .map(Some)
+                .map_err(|e| ApiError::invalid_request(format!("invalid {name} header: {e}")));
+        }
+    }
+    body.map(|raw| {
+        AgentId::parse(raw).map_err(|e| {
+            ApiError::invalid_request(format!("invalid session_id: {e}")).with_param("session_id")
+        })
+    })
+    .transpose()
+}
+
+/// Sampling parameters with OpenAI defaults (temperature 1, top_p 1),
+/// validated now so a bad value costs no tokenization.
+fn sampling(req: &ChatCompletionRequest) -> Result<(SamplingParams, MaxTokensField), ApiError> {
+    let (max_tokens, field) = match (req.max_completion_tokens, req.max_tokens) {
+        (Some(m), _) => (Some(m), MaxTokensField::MaxCompletionTokens),
+        (None, m) => (m, MaxTokensField::MaxTokens),
+    };
+    let defaults = SamplingParams::default();
+    let params = SamplingParams {
+        temperature: req.temperature.unwrap_or(defaults.temperature),
+        top_p: req.top_p.unwrap_or(defaults.top_p),
+        seed: req.seed.and_then(|s| u64::try_from(s).ok()),
+        max_tokens,
+        stop: req.stop.as_ref().map(|s| s.0.clone()).unwrap_or_default(),
+        ..defaults
+    };
+    params
+        .validate()
+        .map_err(|e| from_engine(EngineError::InvalidSampling(e), field))?;
+    Ok((params, field))
+}
+
+fn messages(raw: Vec<RequestMessage>) -> Result<Vec<ChatMessage>, ApiError> {
+    if raw.is_empty() {
+        return Err(
+            ApiError::invalid_request("messages must contain at least one message")
+                .with_param("messages"),
+        );
+    }
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, m)| message(i, m))
+        .collect()
+}
+
+fn message(index: usize, m: RequestMessage) -> Result<ChatMessage, ApiError> {
+    let role = match m.role {
+        RequestRole::System | RequestRole::Developer => Role::System,
+        RequestRole::User => Role::User,
+        RequestRole::Assistant => Role::Assistant,
+        RequestRole::Tool => Role::Tool,
+    };
+    let param = format!("messages[{index}].content");
+    let content = match m.content {
+        Some(MessageContent::Text(text)) => text,
+        Some(MessageContent::Parts(parts)) => join_parts(&param, parts)?,
+        // OpenAI allows a null content only beside tool calls.
+        None if role == Role::Assistant => String::new(),
+        None => {
+            return Err(ApiError::invalid_request(format!(
+                "{param} is required for a {role} message"
+            ))
+            .with_param(param))
+        }
+    };
+    Ok(ChatMessage {
+        role,
+        content,
+        tool_calls: m
+            .tool_calls
+            .unwrap_or_default()
+            .into_iter()
+            .map(tool_call)
+            .collect(),
+        tool_call_id: m.tool_call_id,
+        name: m.name,
+    })
+}
+
+/// Concatenate text parts as they are (no separator: the client chose the split).
+fn join_parts(param: &str, parts: Vec<ContentPart>) -> Result<String, ApiError> {
+    let mut text = String::new();
+    for (j, part) in parts.into_iter().enumerate() {
+        if part.kind != "text" {
+            return Err(ApiError::invalid_request(format!(
+                "content part type {:?} is not supported; only \"text\" parts are",
+                part.kind
+            ))
+            .with_param(format!("{param}[{j}].type")));
+        }
+        match part.text {
+            Some(t) => text.push_str(&t),
+            None => {
+                return Err(
+                    ApiError::invalid_request("a text part needs a \"text\" string")
+                        .with_param(format!("{param}[{j}].text")),
+                )
+            }
+        }
+    }
+    Ok(text)
+}
+
+/// Templates iterate `arguments` as an object, so decode OpenAI's JSON string;
+/// keep it as a string if it is not JSON (some clients send partial output).
+fn tool_call(call: RequestToolCall) -> ToolCall {
+    let arguments = serde_json::from_str(&call.function.arguments)
+        .unwrap_or(serde_json::Value::String(call.function.arguments));
+    ToolCall {
+        id: call.id,
+        name: call.function.name,
+        arguments,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::parse;
+
+    fn messages_of(body: &str) -> Result<Vec<ChatMessage>, ApiError> {
+        let req: ChatCompletionRequest = parse(body.as_bytes())?;
+        messages(req.messages)
+    }
+
+    #[test]
+    fn text_parts_are_concatenated_and_developer_is_system() {
+        let m = messages_of(
+            r#"{"model":"default","messages":[{"role":"developer","content":"be brief"},
+            {"role":"user","content":[{"type":"text","text":"Hello, "},{"type":"text","text":"world"}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            m,
+            vec![
+                ChatMessage::system("be brief"),
+                ChatMessage::user("Hello, world")
+            ]
+        );
+    }
+
+    #[test]
+    fn image_parts_are_rejected_with_their_path() {
+        let e = messages_of(
+            r#"{"model":"default","messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"x"}}]}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("messages[0].content[1].type"));
+        assert!(e.message.contains("image_url"), "{}", e.message);
+    }
+
+    #[test]
+    fn tool_history_round_trips() {
+        let m = messages_of(
+            r#"{"model":"default","messages":[
+            {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"x\":1}"}}]},
+            {"role":"tool","tool_call_id":"c1","content":"42"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(m[0].tool_calls[0].arguments, serde_json::json!({"x": 1}));
+        assert_eq!(m[1], ChatMessage::tool("c1", "42"));
+    }
+
+    #[test]
+    fn bad_content_and_stop_types_say_what_fits() {
+        let e = messages_of(r#"{"model":"default","messages":[{"role":"user","content":5}]}"#)
+            .unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("messages[0].content"));
+        assert!(e.message.contains("string or an array"), "{}", e.message);
+        let e =
+            parse::<ChatCompletionRequest>(br#"{"model":"m","messages":[],"stop":3}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("stop"));
+    }
+}

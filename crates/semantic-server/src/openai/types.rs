@@ -1,0 +1,213 @@
+//! OpenAI wire types for `/v1/chat/completions`.
+//!
+//! Requests ignore fields we do not know (clients send many); fields we
+//! know but do not support are rejected in [`super::convert`], not here, so
+//! the error can say why.
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The request body of `POST /v1/chat/completions`.
+#[derive(Debug, Deserialize)]
+pub struct ChatCompletionRequest {
+    pub model: String,
+    pub messages: Vec<RequestMessage>,
+    /// Deprecated by OpenAI in favour of `max_completion_tokens`, still the common one.
+    pub max_tokens: Option<u32>,
+    pub max_completion_tokens: Option<u32>,
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    /// Negative means "draw a fresh seed" (llama.cpp's `-1` convention).
+    pub seed: Option<i64>,
+    pub stop: Option<StopSequences>,
+    pub stream: Option<bool>,
+    pub stream_options: Option<StreamOptions>,
+    pub n: Option<u32>,
+    /// End-user id; accepted for compatibility, not used.
+    pub user: Option<String>,
+    /// Our extension: the agent whose KV cache this request extends.
+    pub session_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: bool,
+}
+
+/// `system`, `developer` (OpenAI's newer name for system), `user`, `assistant`, `tool`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestRole {
+    System,
+    Developer,
+    User,
+    Assistant,
+    Tool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RequestMessage {
+    pub role: RequestRole,
+    /// `null` is allowed: assistant messages that only carry tool calls.
+    pub content: Option<MessageContent>,
+    pub name: Option<String>,
+    pub tool_call_id: Option<String>,
+    pub tool_calls: Option<Vec<RequestToolCall>>,
+}
+
+/// A message body: a string, or an array of typed parts.
+#[derive(Debug)]
+pub enum MessageContent {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+impl<'de> Deserialize<'de> for MessageContent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Parts(Vec<ContentPart>),
+        }
+        // Untagged enums fail with "did not match any variant"; say what fits.
+        match Raw::deserialize(d) {
+            Ok(Raw::Text(t)) => Ok(Self::Text(t)),
+            Ok(Raw::Parts(p)) => Ok(Self::Parts(p)),
+            Err(_) => Err(D::Error::custom(
+                "content must be a string or an array of parts like {\"type\": \"text\", \"text\": \"...\"}",
+            )),
+        }
+    }
+}
+
+/// One part of an array `content`; only `text` parts are supported.
+#[derive(Debug, Deserialize)]
+pub struct ContentPart {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub text: Option<String>,
+}
+
+/// A tool call in an assistant message the client sends back as history.
+#[derive(Debug, Deserialize)]
+pub struct RequestToolCall {
+    pub id: String,
+    pub function: RequestFunctionCall,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RequestFunctionCall {
+    pub name: String,
+    /// A JSON document encoded as a string, per OpenAI.
+    pub arguments: String,
+}
+
+/// `stop`: a string or an array of strings.
+#[derive(Debug, Default)]
+pub struct StopSequences(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for StopSequences {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(String),
+            Many(Vec<String>),
+        }
+        match Raw::deserialize(d) {
+            Ok(Raw::One(s)) => Ok(Self(vec![s])),
+            Ok(Raw::Many(v)) => Ok(Self(v)),
+            Err(_) => Err(D::Error::custom(
+                "stop must be a string or an array of strings",
+            )),
+        }
+    }
+}
+
+/// Token counts, OpenAI shape.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct UsageBody {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub total_tokens: u32,
+    pub prompt_tokens_details: PromptTokensDetails,
+}
+
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct PromptTokensDetails {
+    /// Prompt tokens whose KV was reused instead of prefilled.
+    pub cached_tokens: u32,
+}
+
+impl From<semantic_domain::Usage> for UsageBody {
+    fn from(u: semantic_domain::Usage) -> Self {
+        Self {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            total_tokens: u.prompt_tokens + u.completion_tokens,
+            prompt_tokens_details: PromptTokensDetails {
+                cached_tokens: u.cached_tokens,
+            },
+        }
+    }
+}
+
+/// The non-streaming response.
+#[derive(Debug, Serialize)]
+pub struct ChatCompletion {
+    pub id: String,
+    pub object: &'static str,
+    pub created: u64,
+    pub model: String,
+    pub choices: Vec<Choice>,
+    pub usage: UsageBody,
+    pub system_fingerprint: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Choice {
+    pub index: u32,
+    pub message: AssistantMessage,
+    /// Always `null`: log-probabilities are not implemented yet.
+    pub logprobs: Option<()>,
+    pub finish_reason: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AssistantMessage {
+    pub role: &'static str,
+    pub content: String,
+}
+
+/// One SSE chunk of a streaming response.
+#[derive(Debug, Serialize)]
+pub struct ChatCompletionChunk<'a> {
+    pub id: &'a str,
+    pub object: &'static str,
+    pub created: u64,
+    pub model: &'a str,
+    pub system_fingerprint: &'a str,
+    pub choices: Vec<ChunkChoice>,
+    /// Absent unless `include_usage`; then `null` on every chunk but the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Option<UsageBody>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChunkChoice {
+    pub index: u32,
+    pub delta: Delta,
+    pub logprobs: Option<()>,
+    pub finish_reason: Option<&'static str>,
+}
+
+/// What a chunk adds; both fields absent on the finishing chunk.
+#[derive(Debug, Default, Serialize)]
+pub struct Delta {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+}

@@ -1,0 +1,49 @@
+//! The route table and the middleware around it.
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Uri};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnRequest, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::error::ApiError;
+use crate::state::SharedState;
+use crate::{health, models, openai};
+
+/// Every route, with JSON 404/405 answers, the body limit and request tracing.
+pub fn build(state: SharedState) -> Router {
+    let body_limit = state.max_body_bytes;
+    Router::new()
+        .route("/v1/chat/completions", post(openai::chat::completions))
+        .route("/v1/models", get(models::list))
+        .route("/v1/models/{id}", get(models::retrieve))
+        .route("/health/live", get(health::live))
+        // Applies to the routes above, so it must follow them.
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        // `ApiJson` enforces the limit itself; this covers axum's own body
+        // extractors should a route ever use one.
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(trace_layer())
+        .with_state(state)
+}
+
+/// Method, path, status and latency at debug level; never headers or
+/// bodies, which carry prompts and credentials.
+fn trace_layer(
+) -> TraceLayer<tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>>
+{
+    TraceLayer::new_for_http()
+        .make_span_with(DefaultMakeSpan::new().level(Level::DEBUG))
+        .on_request(DefaultOnRequest::new().level(Level::DEBUG))
+        .on_response(DefaultOnResponse::new().level(Level::DEBUG))
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(method.as_str(), uri.path())
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::method_not_allowed(method.as_str(), uri.path())
+}

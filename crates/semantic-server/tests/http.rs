@@ -1,0 +1,682 @@
+//! Real model, real HTTP: each test starts the engine on SmolLM2-135M,
+//! serves it on 127.0.0.1 with a port chosen at run time, and talks to it
+//! with reqwest as a client would.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use semantic_domain::chat::ChatMessage;
+use semantic_engine::{EngineConfig, EngineHandle};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+const SYSTEM: &str = "You are a helpful assistant.";
+const QUESTION: &str = "What is the capital of France?";
+
+/// The test model: `SEMANTIC_TEST_MODEL`, else the one `scripts/fetch-model.sh` fetched.
+fn model_path() -> PathBuf {
+    if let Ok(p) = std::env::var("SEMANTIC_TEST_MODEL") {
+        return PathBuf::from(p);
+    }
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(
+        path.is_file(),
+        "test model missing at {}; run scripts/fetch-model.sh",
+        path.display()
+    );
+    path
+}
+
+fn engine_config() -> EngineConfig {
+    let mut c = EngineConfig::new(model_path());
+    c.context_tokens = 8192;
+    c.max_sequences = 8;
+    c
+}
+
+/// An engine served over HTTP on an ephemeral loopback port.
+struct TestServer {
+    engine: EngineHandle,
+    base: String,
+    client: reqwest::Client,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl TestServer {
+    async fn start() -> Self {
+        Self::start_with(engine_config()).await
+    }
+
+    async fn start_with(config: EngineConfig) -> Self {
+        let engine = tokio::task::spawn_blocking(move || EngineHandle::start(config, |_| {}))
+            .await
+            .unwrap()
+            .expect("engine starts");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(semantic_server::serve(listener, engine.clone(), async {
+            let _ = stopped.await;
+        }));
+        Self {
+            engine,
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            stop,
+            task,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn chat(&self, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/chat/completions"))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Stop accepting, fail what is in flight, and wait for both to end.
+    async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || engine.shutdown())
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("server stops after shutdown")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+fn greedy_body(model: &str, max_tokens: u32) -> Value {
+    json!({
+        "model": model,
+        "messages": [
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": QUESTION},
+        ],
+        "temperature": 0,
+        "max_tokens": max_tokens,
+    })
+}
+
+/// The `data:` payloads of an SSE body, in order.
+fn sse_data(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter_map(|event| {
+            event
+                .lines()
+                .find_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:")))
+                .map(|d| d.trim().to_owned())
+        })
+        .collect()
+}
+
+/// Assert an error response: status, envelope type, message fragment, param.
+async fn assert_error(
+    response: reqwest::Response,
+    status: u16,
+    kind: &str,
+    message_part: &str,
+    param: Option<&str>,
+) -> Value {
+    assert_eq!(response.status().as_u16(), status);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    let body: Value = response.json().await.unwrap();
+    let error = &body["error"];
+    assert_eq!(error["type"], kind, "{body}");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(message_part),
+        "message {message:?} lacks {message_part:?}"
+    );
+    assert_eq!(error["param"].as_str(), param, "{body}");
+    body
+}
+
+/// Usage must count the templated prompt exactly and add up.
+fn assert_usage(engine: &EngineHandle, usage: &Value, max_tokens: u64) {
+    let expected_prompt = engine
+        .model()
+        .tokenize_chat(
+            &[ChatMessage::system(SYSTEM), ChatMessage::user(QUESTION)],
+            None,
+        )
+        .unwrap()
+        .len() as u64;
+    let prompt = usage["prompt_tokens"].as_u64().unwrap();
+    let completion = usage["completion_tokens"].as_u64().unwrap();
+    assert_eq!(prompt, expected_prompt, "{usage}");
+    assert!((1..=max_tokens).contains(&completion), "{usage}");
+    assert_eq!(usage["total_tokens"].as_u64().unwrap(), prompt + completion);
+    let cached = usage["prompt_tokens_details"]["cached_tokens"]
+        .as_u64()
+        .unwrap();
+    assert!(cached <= prompt, "{usage}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_streaming_greedy_answer_names_paris_with_consistent_usage() {
+    let server = TestServer::start().await;
+    let response = server.chat(&greedy_body("default", 32)).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["id"].as_str().unwrap().starts_with("chatcmpl-"),
+        "{body}"
+    );
+    assert_eq!(body["object"], "chat.completion");
+    assert!(body["created"].as_u64().unwrap() > 1_600_000_000);
+    assert_eq!(body["model"], server.engine.model().info().id.as_str());
+    assert!(body["system_fingerprint"].is_string());
+    let choice = &body["choices"][0];
+    assert_eq!(body["choices"].as_array().unwrap().len(), 1);
+    assert_eq!(choice["index"], 0);
+    assert_eq!(choice["message"]["role"], "assistant");
+    assert!(choice["logprobs"].is_null());
+    let content = choice["message"]["content"].as_str().unwrap();
+    assert!(content.contains("Paris"), "answer was {content:?}");
+    assert!(["stop", "length"].contains(&choice["finish_reason"].as_str().unwrap()));
+
+    assert_usage(&server.engine, &body["usage"], 32);
+    server.shutdown().await;
+}
+
+/// A streamed completion split into its parts; asserts the framing.
+struct Streamed {
+    role: Value,
+    contents: Vec<Value>,
+    finish: Value,
+    usage: Option<Value>,
+}
+
+/// POST a streaming request and check `[DONE]`, ids and object names.
+async fn stream_chat(server: &TestServer, body: &Value, include_usage: bool) -> Streamed {
+    let response = server.chat(body).await;
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"].to_str().unwrap();
+    assert!(
+        content_type.starts_with("text/event-stream"),
+        "{content_type}"
+    );
+    let events = sse_data(&response.text().await.unwrap());
+    let (done, events) = events.split_last().unwrap();
+    assert_eq!(done, "[DONE]");
+    let mut chunks: Vec<Value> = events
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    let id = chunks[0]["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("chatcmpl-"));
+    for chunk in &chunks {
+        assert_eq!(chunk["id"], id.as_str());
+        assert_eq!(chunk["object"], "chat.completion.chunk");
+        // With include_usage every chunk carries `usage` (null but the last).
+        assert_eq!(chunk.get("usage").is_some(), include_usage, "{chunk}");
+    }
+    let usage = include_usage.then(|| chunks.pop().unwrap());
+    let finish = chunks.pop().unwrap();
+    let role = chunks.remove(0);
+    Streamed {
+        role,
+        contents: chunks,
+        finish,
+        usage,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_matches_the_whole_answer_then_usage_and_done() {
+    let server = TestServer::start().await;
+    let whole: Value = server
+        .chat(&greedy_body("default", 32))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut body = greedy_body("default", 32);
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({"include_usage": true});
+    let streamed = stream_chat(&server, &body, true).await;
+
+    let role_delta = &streamed.role["choices"][0]["delta"];
+    assert_eq!(*role_delta, json!({"role": "assistant", "content": ""}));
+    let text: String = streamed
+        .contents
+        .iter()
+        .map(|c| {
+            assert!(c["choices"][0]["finish_reason"].is_null(), "{c}");
+            assert!(c["usage"].is_null(), "{c}");
+            let piece = c["choices"][0]["delta"]["content"].as_str().unwrap();
+            assert!(!piece.is_empty(), "empty content chunk");
+            piece
+        })
+        .collect();
+    let answer = &whole["choices"][0];
+    assert_eq!(text, answer["message"]["content"].as_str().unwrap());
+    assert_eq!(streamed.finish["choices"][0]["delta"], json!({}));
+    assert_eq!(
+        streamed.finish["choices"][0]["finish_reason"],
+        answer["finish_reason"]
+    );
+    let usage = streamed.usage.unwrap();
+    assert_eq!(usage["choices"], json!([]));
+    for key in ["prompt_tokens", "completion_tokens", "total_tokens"] {
+        assert_eq!(usage["usage"][key], whole["usage"][key], "{key}");
+    }
+
+    // Without include_usage: no usage anywhere, the finish chunk, then [DONE].
+    body["stream_options"] = json!(null);
+    let plain = stream_chat(&server, &body, false).await;
+    assert_eq!(
+        plain.finish["choices"][0]["finish_reason"],
+        answer["finish_reason"]
+    );
+    assert_eq!(plain.contents.len(), streamed.contents.len());
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_and_real_model_names_work_and_unknown_is_rejected() {
+    let server = TestServer::start().await;
+    let id = server.engine.model().info().id.clone();
+    for name in ["default", id.as_str()] {
+        let response = server.chat(&greedy_body(name, 4)).await;
+        assert_eq!(response.status(), 200, "model {name:?}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["model"], id.as_str());
+    }
+    // Fields we do not know are ignored, as clients send many.
+    let mut extra = greedy_body("default", 4);
+    extra["frequency_penalty"] = json!(0);
+    extra["logit_bias"] = json!({});
+    extra["metadata"] = json!({"k": "v"});
+    extra["user"] = json!("someone");
+    assert_eq!(server.chat(&extra).await.status(), 200);
+
+    let response = server.chat(&greedy_body("gpt-4o", 4)).await;
+    let body = assert_error(
+        response,
+        400,
+        "invalid_request_error",
+        "gpt-4o",
+        Some("model"),
+    )
+    .await;
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("unknown model") && message.contains(&id),
+        "{message}"
+    );
+    server.shutdown().await;
+}
+
+const INVALID: &str = "invalid_request_error";
+
+/// The greedy body with the fields of `patch` replaced.
+fn patched(patch: &Value) -> Value {
+    let mut body = greedy_body("default", 8);
+    for (k, v) in patch.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    body
+}
+
+impl TestServer {
+    async fn post_raw(&self, content_type: &str, body: String) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/chat/completions"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Bodies with one bad field: the patch, a message fragment, the `param`.
+fn bad_field_cases() -> Vec<(Value, &'static str, &'static str)> {
+    let image = json!([{"type": "image_url", "image_url": {"url": "x"}}]);
+    vec![
+        (json!({"temperature": "hot"}), "invalid type", "temperature"),
+        (
+            json!({"temperature": 5}),
+            "temperature must be between 0 and 2",
+            "temperature",
+        ),
+        (
+            json!({"max_tokens": 0}),
+            "max_tokens must be at least 1",
+            "max_tokens",
+        ),
+        (json!({"messages": []}), "at least one message", "messages"),
+        (json!({"n": 2}), "n must be 1", "n"),
+        (
+            json!({"session_id": "../etc"}),
+            "invalid session_id",
+            "session_id",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": image}]}),
+            "not supported",
+            "messages[0].content[0].type",
+        ),
+        (
+            json!({"messages": [{"role": "wizard", "content": "hi"}]}),
+            "unknown variant",
+            "messages[0].role",
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_json_and_bad_fields_are_400_envelopes_naming_the_field() {
+    let server = TestServer::start().await;
+    let json = "application/json";
+    let r = server
+        .post_raw(json, r#"{"model": "default", "messages": [}"#.into())
+        .await;
+    assert_error(r, 400, INVALID, "not valid JSON", None).await;
+    let r = server
+        .post_raw(json, r#"{"model": "default"}"#.into())
+        .await;
+    assert_error(
+        r,
+        400,
+        INVALID,
+        "missing field `messages`",
+        Some("messages"),
+    )
+    .await;
+
+    for (patch, message, param) in bad_field_cases() {
+        let r = server.chat(&patched(&patch)).await;
+        let body = assert_error(r, 400, INVALID, message, Some(param)).await;
+        assert!(body["error"].get("code").is_some(), "{patch}: {body}");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlong_prompt_bad_agent_header_and_media_type_are_rejected() {
+    let server = TestServer::start().await;
+    let long = "word ".repeat(10_000);
+    let r = server
+        .chat(&patched(
+            &json!({"messages": [{"role": "user", "content": long}]}),
+        ))
+        .await;
+    let body = assert_error(r, 400, INVALID, "context window", Some("messages")).await;
+    assert_eq!(body["error"]["code"], "context_length_exceeded");
+
+    // The header wins over the body's session_id, and is validated the same way.
+    let r = server
+        .client
+        .post(server.url("/v1/chat/completions"))
+        .header("x-agent-id", "bad/id")
+        .json(&patched(&json!({"session_id": "fine"})))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 400, INVALID, "invalid x-agent-id header", None).await;
+
+    let body = greedy_body("default", 4).to_string();
+    let r = server.post_raw("text/plain", body).await;
+    assert_error(r, 415, INVALID, "application/json", None).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_body_is_413_in_the_envelope() {
+    let server = TestServer::start().await;
+    let huge = "x".repeat(5 * 1024 * 1024);
+    let body = json!({"model": "default", "messages": [{"role": "user", "content": huge}]});
+    let r = server.chat(&body).await;
+    assert_error(r, 413, "invalid_request_error", "exceeds", None).await;
+
+    // Chunked, so no Content-Length to refuse up front: the limit is met while reading.
+    let json = body.to_string().into_bytes();
+    let chunks: Vec<Vec<u8>> = json.chunks(64 * 1024).map(<[u8]>::to_vec).collect();
+    let stream = futures::stream::iter(chunks.into_iter().map(Ok::<_, std::io::Error>));
+    let r = server
+        .client
+        .post(server.url("/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 413, "invalid_request_error", "exceeds", None).await;
+    // The server is still fine afterwards.
+    assert_eq!(server.chat(&greedy_body("default", 2)).await.status(), 200);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_routes_and_wrong_methods_are_json_errors() {
+    let server = TestServer::start().await;
+    let r = server
+        .client
+        .get(server.url("/v1/nope"))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_error(r, 404, INVALID, "/v1/nope", None).await;
+    assert_eq!(body["error"]["code"], "unknown_url");
+    let r = server
+        .client
+        .get(server.url("/v1/chat/completions"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()["allow"].to_str().unwrap().contains("POST"));
+    assert_error(r, 405, INVALID, "GET", None).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_list_and_liveness() {
+    let server = TestServer::start().await;
+    let body: Value = server
+        .client
+        .get(server.url("/v1/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["object"], "list");
+    let card = &body["data"][0];
+    assert_eq!(card["id"], server.engine.model().info().id.as_str());
+    assert_eq!(card["object"], "model");
+    assert_eq!(card["owned_by"], "semantic");
+    assert!(card["created"].as_u64().unwrap() > 0);
+    assert_eq!(card["context_length"], server.engine.context_window());
+    assert_eq!(card["kv_type"], "f16");
+
+    let id = server.engine.model().info().id.clone();
+    let one = server.client.get(server.url(&format!("/v1/models/{id}")));
+    let one: Value = one.send().await.unwrap().json().await.unwrap();
+    assert_eq!(one, *card);
+    let r = server
+        .client
+        .get(server.url("/v1/models/gpt-4o"))
+        .send()
+        .await;
+    assert_error(r.unwrap(), 404, INVALID, "unknown model", Some("model")).await;
+
+    let live = server
+        .client
+        .get(server.url("/health/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    assert_eq!(live.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+    server.shutdown().await;
+}
+
+/// Poll the engine until no sequence is running or holding KV cells.
+async fn wait_until_idle(engine: &EngineHandle, deadline: Duration) {
+    let start = Instant::now();
+    loop {
+        let snap = engine.snapshot().await.unwrap();
+        if snap.running == 0 && snap.waiting == 0 && snap.kv_tokens == 0 {
+            return;
+        }
+        assert!(start.elapsed() < deadline, "engine still busy: {snap:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_disconnects_mid_stream_frees_its_sequence() {
+    let server = TestServer::start().await;
+    let body = long_stream_body();
+    let max_tokens = body["max_tokens"].as_u64().unwrap();
+    let response = server.chat(&body).await;
+    assert_eq!(response.status(), 200);
+    let mut bytes = response.bytes_stream();
+    let seen = read_content_chunks(&mut bytes, 4).await;
+    assert!(
+        !seen.contains("finish_reason\":\""),
+        "finished too early: {seen}"
+    );
+    drop(bytes);
+
+    wait_until_idle(&server.engine, Duration::from_secs(10)).await;
+    let sampled = sampled_tokens(&server.engine);
+    assert!(
+        sampled < max_tokens / 2,
+        "ran on after disconnect: {sampled} tokens"
+    );
+
+    let again = server.chat(&greedy_body("default", 4)).await;
+    assert_eq!(again.status(), 200);
+    server.shutdown().await;
+}
+
+/// Tokens sampled by the engine since it started.
+fn sampled_tokens(engine: &EngineHandle) -> u64 {
+    engine
+        .counters()
+        .sampled_tokens
+        .load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_streaming_client_that_gives_up_is_cancelled() {
+    let server = TestServer::start().await;
+    let mut body = long_stream_body();
+    body["stream"] = json!(false);
+    let gave_up = server
+        .client
+        .post(server.url("/v1/chat/completions"))
+        .json(&body)
+        .timeout(Duration::from_millis(1000))
+        .send()
+        .await;
+    assert!(gave_up.unwrap_err().is_timeout());
+    wait_until_idle(&server.engine, Duration::from_secs(10)).await;
+    let sampled = sampled_tokens(&server.engine);
+    assert!(
+        sampled < 1000,
+        "ran on after the client left: {sampled} tokens"
+    );
+    server.shutdown().await;
+}
+
+/// A request whose greedy answer runs to `max_tokens` (measured: SmolLM2
+/// counts on and on), so a small sampled count proves cancellation.
+fn long_stream_body() -> Value {
+    json!({
+        "model": "default",
+        "messages": [{"role": "user", "content": "Count from 1 to 1000, separated by commas."}],
+        "temperature": 0,
+        "max_tokens": 2000,
+        "stream": true,
+    })
+}
+
+/// Read SSE bytes until at least `n` content deltas have arrived.
+async fn read_content_chunks(
+    bytes: &mut (impl futures::Stream<Item = reqwest::Result<axum::body::Bytes>> + Unpin),
+    n: usize,
+) -> String {
+    let mut seen = String::new();
+    while seen.matches("\"content\"").count() < n {
+        let piece = bytes.next().await.expect("stream open").unwrap();
+        seen.push_str(&String::from_utf8_lossy(&piece));
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_is_429_with_retry_after() {
+    let mut config = engine_config();
+    config.max_sequences = 1;
+    config.queue_capacity = 1;
+    let server = TestServer::start_with(config).await;
+    let running = server.chat(&long_stream_body()).await;
+    let mut running = running.bytes_stream();
+    read_content_chunks(&mut running, 2).await;
+    let waiting = server.chat(&long_stream_body()).await;
+    assert_eq!(waiting.status(), 200);
+    let snap = server.engine.snapshot().await.unwrap();
+    assert_eq!((snap.running, snap.waiting), (1, 1));
+
+    let r = server.chat(&greedy_body("default", 4)).await;
+    assert_eq!(r.headers()["retry-after"], "1");
+    let body = assert_error(r, 429, "rate_limit_error", "queue is full", None).await;
+    assert_eq!(body["error"]["code"], "queue_full");
+    drop((running, waiting));
+    wait_until_idle(&server.engine, Duration::from_secs(10)).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_shutdown_ends_streams_with_an_error_and_refuses_new_work() {
+    let server = TestServer::start().await;
+    let mut bytes = server.chat(&long_stream_body()).await.bytes_stream();
+    let mut seen = read_content_chunks(&mut bytes, 2).await;
+    let engine = server.engine.clone();
+    tokio::task::spawn_blocking(move || engine.shutdown())
+        .await
+        .unwrap();
+    while let Some(piece) = bytes.next().await {
+        seen.push_str(&String::from_utf8_lossy(&piece.unwrap()));
+    }
+    let events = sse_data(&seen);
+    let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    assert_eq!(last["error"]["type"], "server_error", "{last}");
+    assert!(last["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("shut down"));
+    assert!(!events.iter().any(|e| e == "[DONE]"));
+
+    let r = server.chat(&greedy_body("default", 4)).await;
+    assert!(r.headers().contains_key("retry-after"));
+    assert_error(r, 503, "server_error", "shutting down", None).await;
+    server.shutdown().await;
+}

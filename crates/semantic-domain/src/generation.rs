@@ -36,6 +36,34 @@ impl FinishReason {
     }
 }
 
+/// Where the reused part of a prompt's KV came from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CacheSource {
+    /// Nothing reused: the whole prompt was prefilled.
+    #[default]
+    Cold,
+    /// The agent's own cells, still resident in the engine.
+    Hot,
+    /// The agent's state, restored from RAM.
+    Warm,
+    /// The agent's state, restored from its file.
+    Disk,
+    /// Another sequence's cells with the same prefix (e.g. a system prompt).
+    Shared,
+}
+
+impl CacheSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cold => "cold",
+            Self::Hot => "hot",
+            Self::Warm => "warm",
+            Self::Disk => "disk",
+            Self::Shared => "shared",
+        }
+    }
+}
+
 /// Token counts of one generation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
@@ -43,6 +71,7 @@ pub struct Usage {
     pub completion_tokens: u32,
     /// Prompt tokens whose KV was reused instead of prefilled.
     pub cached_tokens: u32,
+    pub cache_source: CacheSource,
 }
 
 /// Where the time of one generation went, in seconds.

@@ -12,12 +12,13 @@ pub mod chat_template;
 pub mod generation;
 pub mod ids;
 pub mod kv_type;
+pub mod persistence;
 pub mod sampling;
 pub mod stop;
 pub mod tokens;
 pub mod utf8_stream;
 
-pub use generation::{FinishReason, GenerateRequest, GenerationEvent, Usage};
+pub use generation::{CacheSource, FinishReason, GenerateRequest, GenerationEvent, Usage};
 pub use ids::{AgentId, InvalidAgentId, RequestId};
 pub use kv_type::{KvGeometry, KvType};
 pub use sampling::{InvalidSampling, SamplingParams};

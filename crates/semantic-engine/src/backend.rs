@@ -24,6 +24,8 @@ pub struct BatchToken {
 pub enum BackendError {
     #[error("llama_decode failed: {0}")]
     Decode(String),
+    #[error("KV state transfer failed: {0}")]
+    State(String),
 }
 
 pub trait ComputeBackend {
@@ -39,6 +41,16 @@ pub trait ComputeBackend {
     /// preempted and will be recomputed into the same slot, and a seeded
     /// sampler must continue its random stream, not restart it.
     fn clear_cells(&mut self, slot: SlotId);
+    /// Drop the slot's cells at positions `keep..` (keep the common prefix).
+    fn truncate(&mut self, slot: SlotId, keep: u32);
+    /// Make `dst` share `src`'s cells for positions `0..tokens` (no copy:
+    /// unified KV cells carry several sequence ids).
+    fn share_prefix(&mut self, src: SlotId, dst: SlotId, tokens: u32);
+    /// Serialize the slot's KV state.
+    fn snapshot(&mut self, slot: SlotId) -> Result<Vec<u8>, BackendError>;
+    /// Load a state produced by `snapshot` (of this model, KV type and
+    /// engine build) into an empty slot.
+    fn restore(&mut self, slot: SlotId, state: &[u8]) -> Result<(), BackendError>;
     /// KV cells the slot holds right now (for leak checks).
     fn kv_tokens(&self, slot: SlotId) -> u32;
     /// EOS or an end-of-turn token.

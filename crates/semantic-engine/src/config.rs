@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use semantic_domain::KvType;
+use semantic_domain::{KvGeometry, KvType};
 
 /// How the engine loads its model and schedules work.
 #[derive(Clone, Debug)]
@@ -24,6 +24,11 @@ pub struct EngineConfig {
     /// CPU threads for llama.cpp; `None` uses every core.
     pub threads: Option<u32>,
     pub kv_type: KvType,
+    /// Size the context from a byte budget instead of `context_tokens`:
+    /// the budget divided by the model's KV bytes per token for `kv_type`.
+    pub kv_budget_bytes: Option<u64>,
+    /// RAM for agents' states evicted from the context (the warm tier).
+    pub warm_budget_bytes: u64,
 }
 
 impl EngineConfig {
@@ -37,6 +42,8 @@ impl EngineConfig {
             queue_capacity: 64,
             threads: None,
             kv_type: KvType::F16,
+            kv_budget_bytes: None,
+            warm_budget_bytes: 1 << 30,
         }
     }
 
@@ -63,6 +70,28 @@ impl EngineConfig {
         if self.threads == Some(0) {
             return bad("threads", "must be at least 1".into());
         }
+        Ok(())
+    }
+
+    /// Replace `context_tokens` by what `kv_budget_bytes` holds for this
+    /// model (whole blocks, at least one).
+    pub fn apply_kv_budget(&mut self, geometry: &KvGeometry) -> Result<(), crate::EngineError> {
+        let Some(budget) = self.kv_budget_bytes else {
+            return Ok(());
+        };
+        let per_token = geometry.bytes_per_token(self.kv_type).max(1);
+        let blocks = budget / (per_token * u64::from(self.block_tokens));
+        if blocks == 0 {
+            return Err(crate::EngineError::InvalidConfig {
+                setting: "kv_budget",
+                reason: format!(
+                    "{budget} bytes hold less than one block of {} tokens ({} bytes per token with {})",
+                    self.block_tokens, per_token, self.kv_type
+                ),
+            });
+        }
+        self.context_tokens =
+            u32::try_from(blocks * u64::from(self.block_tokens)).unwrap_or(u32::MAX);
         Ok(())
     }
 

@@ -12,7 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use semantic_domain::block_pool::BlockPool;
-use semantic_domain::{GenerateRequest, RequestId};
+use semantic_domain::persistence::{AgentPersistence, LoadResult};
+use semantic_domain::{AgentId, GenerateRequest, RequestId};
+
+use crate::agent_cache::AgentInfo;
+use crate::scheduler::{EvictTarget, Loader};
 use tokio::sync::{mpsc as tokio_mpsc, oneshot};
 
 use crate::llama_compute::{ContextShape, LlamaCompute};
@@ -48,6 +52,23 @@ pub struct EngineCounters {
 enum Command {
     Submit(Box<Sequence>),
     Snapshot(oneshot::Sender<EngineSnapshot>),
+    Loaded {
+        agent: AgentId,
+        result: LoadResult,
+        secs: f64,
+    },
+    ListAgents(oneshot::Sender<Vec<AgentInfo>>),
+    EvictAgent {
+        agent: AgentId,
+        target: EvictTarget,
+        reply: oneshot::Sender<bool>,
+    },
+    DeleteAgent {
+        agent: AgentId,
+        keep_disk: bool,
+        reply: oneshot::Sender<bool>,
+    },
+    PersistAll(oneshot::Sender<()>),
     Shutdown,
 }
 
@@ -68,21 +89,37 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
-    /// Load the model (reporting progress in [0, 1]) and start the engine thread.
+    /// Load the model (reporting progress in [0, 1]) and start the engine
+    /// thread, with no disk tier.
     pub fn start(
         config: EngineConfig,
         progress: impl FnMut(f32) + 'static,
     ) -> Result<Self, EngineError> {
+        Self::start_with(config, None, progress)
+    }
+
+    /// Like [`EngineHandle::start`], persisting agents' caches through
+    /// `persistence` (whose files are indexed at start-up).
+    pub fn start_with(
+        mut config: EngineConfig,
+        persistence: Option<Arc<dyn AgentPersistence>>,
+        progress: impl FnMut(f32) + 'static,
+    ) -> Result<Self, EngineError> {
         config.validate()?;
         let model = Arc::new(LoadedModel::load(&config.model_path, progress)?);
+        config.apply_kv_budget(&model.info().kv_geometry)?;
         let counters = Arc::new(EngineCounters::default());
         let (tx, rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
         let thread = {
             let (model, counters, config) = (model.clone(), counters.clone(), config.clone());
+            let tiers = Tiers {
+                persistence,
+                commands: tx.clone(),
+            };
             std::thread::Builder::new()
                 .name("semantic-engine".into())
-                .spawn(move || engine_thread(&model, &config, &counters, &rx, &ready_tx))
+                .spawn(move || engine_thread(&model, &config, &counters, &rx, &ready_tx, tiers))
                 .map_err(|e| {
                     EngineError::ContextCreate(format!("cannot spawn engine thread: {e}"))
                 })?
@@ -139,7 +176,8 @@ impl EngineHandle {
         let id = RequestId(self.shared.next_id.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = tokio_mpsc::unbounded_channel();
         let window = self.context_window() as usize;
-        let seq = Sequence::new(id, request.prompt, request.sampling, window, tx);
+        let seq = Sequence::new(id, request.prompt, request.sampling, window, tx)
+            .with_agent(request.agent);
         if self.send(Command::Submit(Box::new(seq))).is_err() {
             self.shared.counters.queued.fetch_sub(1, Ordering::SeqCst);
             return Err(EngineError::Stopped);
@@ -182,6 +220,46 @@ impl EngineHandle {
         rx.await.map_err(|_| EngineError::Stopped)
     }
 
+    /// Every agent the engine knows (hot, warm, on disk), most recent first.
+    pub async fn agents(&self) -> Result<Vec<AgentInfo>, EngineError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::ListAgents(tx))?;
+        rx.await.map_err(|_| EngineError::Stopped)
+    }
+
+    /// Move an idle agent's cache to RAM or disk; false if unknown or busy.
+    pub async fn evict_agent(
+        &self,
+        agent: AgentId,
+        target: EvictTarget,
+    ) -> Result<bool, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::EvictAgent {
+            agent,
+            target,
+            reply,
+        })?;
+        rx.await.map_err(|_| EngineError::Stopped)
+    }
+
+    /// Forget an idle agent's cache (in memory; on disk unless `keep_disk`).
+    pub async fn delete_agent(&self, agent: AgentId, keep_disk: bool) -> Result<bool, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::DeleteAgent {
+            agent,
+            keep_disk,
+            reply,
+        })?;
+        rx.await.map_err(|_| EngineError::Stopped)
+    }
+
+    /// Write every completed turn to disk and wait until it is there.
+    pub async fn persist_all(&self) -> Result<(), EngineError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::PersistAll(tx))?;
+        rx.await.map_err(|_| EngineError::Stopped)
+    }
+
     /// Refuse new work, fail what is in flight and stop the engine thread.
     /// Blocks until the thread has exited.
     pub fn shutdown(&self) {
@@ -205,16 +283,73 @@ impl EngineHandle {
     }
 }
 
+/// What the engine thread needs for the warm and disk tiers.
+struct Tiers {
+    persistence: Option<Arc<dyn AgentPersistence>>,
+    /// To post load results back to the engine thread.
+    commands: Sender<Command>,
+}
+
+/// A thread that reads agents' files on request and posts the result back,
+/// so the engine thread never waits on disk.
+fn spawn_loader(
+    persistence: Arc<dyn AgentPersistence>,
+    commands: Sender<Command>,
+) -> Option<Loader> {
+    let (tx, rx) = mpsc::channel::<AgentId>();
+    let spawned = std::thread::Builder::new()
+        .name("semantic-loader".into())
+        .spawn(move || {
+            while let Ok(agent) = rx.recv() {
+                let started = std::time::Instant::now();
+                let result = persistence.load(&agent);
+                let secs = started.elapsed().as_secs_f64();
+                if commands
+                    .send(Command::Loaded {
+                        agent,
+                        result,
+                        secs,
+                    })
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+    match spawned {
+        Ok(_) => Some(Box::new(move |agent| {
+            let _ = tx.send(agent);
+        })),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the loader thread; disk hits will be recomputed");
+            None
+        }
+    }
+}
+
 fn engine_thread(
     model: &LoadedModel,
     config: &EngineConfig,
     counters: &EngineCounters,
     commands: &Receiver<Command>,
     ready: &mpsc::SyncSender<Result<(), EngineError>>,
+    tiers: Tiers,
 ) {
-    let Some(mut scheduler) = build_scheduler(model, config, ready) else {
+    let Some(scheduler) = build_scheduler(model, config, ready) else {
         return;
     };
+    let loader = tiers
+        .persistence
+        .clone()
+        .and_then(|p| spawn_loader(p, tiers.commands.clone()));
+    drop(tiers.commands);
+    let mut scheduler =
+        scheduler.with_tiers(config.warm_budget_bytes, tiers.persistence.clone(), loader);
+    if let Some(persistence) = &tiers.persistence {
+        let stored = persistence.index();
+        tracing::info!(agents = stored.len(), "disk tier indexed");
+        scheduler.seed_disk_index(stored);
+    }
     tracing::info!(
         context_tokens = config.total_blocks() * config.block_tokens,
         max_sequences = config.max_sequences,
@@ -242,7 +377,22 @@ fn engine_thread(
         }
         let report = scheduler.step();
         publish(&mut scheduler, counters, report);
+        if report.batch_tokens == 0 && !scheduler.is_idle() {
+            // Everything waiting is blocked (on a file being read, or on a
+            // busy agent): sleep until a command arrives, polling now and
+            // then for callers that went away.
+            match commands.recv_timeout(std::time::Duration::from_millis(10)) {
+                Ok(cmd) => {
+                    if !handle(cmd, &mut scheduler, counters) {
+                        break;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
     }
+    scheduler.persist_all();
     scheduler.abort_all("the engine shut down before this request finished");
     counters.queued.store(0, Ordering::SeqCst);
     counters.running.store(0, Ordering::SeqCst);
@@ -303,6 +453,32 @@ fn handle(
                 pool_used_blocks: scheduler.pool().used_blocks(),
                 steps: counters.steps.load(Ordering::Relaxed),
             });
+        }
+        Command::Loaded {
+            agent,
+            result,
+            secs,
+        } => scheduler.on_loaded(agent, result, secs),
+        Command::ListAgents(reply) => {
+            let _ = reply.send(scheduler.agents().list());
+        }
+        Command::EvictAgent {
+            agent,
+            target,
+            reply,
+        } => {
+            let _ = reply.send(scheduler.evict_agent(&agent, target));
+        }
+        Command::DeleteAgent {
+            agent,
+            keep_disk,
+            reply,
+        } => {
+            let _ = reply.send(scheduler.delete_agent(&agent, keep_disk));
+        }
+        Command::PersistAll(reply) => {
+            scheduler.persist_all();
+            let _ = reply.send(());
         }
         Command::Shutdown => return false,
     }

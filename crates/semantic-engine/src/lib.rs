@@ -4,12 +4,15 @@
 //! continuous-batching [`scheduler`]; async callers reach it through an
 //! [`EngineHandle`]. See ARCHITECTURE.md for the request path.
 
+pub mod agent_cache;
 pub mod backend;
 pub mod bench;
 pub mod config;
 pub mod corpus;
+pub mod cost_model;
 pub mod engine;
 pub mod error;
+pub mod fingerprint;
 pub mod llama_compute;
 pub mod model;
 pub mod scheduler;
@@ -17,8 +20,10 @@ mod sequence;
 pub mod stream;
 pub mod system_info;
 
+pub use agent_cache::AgentInfo;
 pub use config::EngineConfig;
 pub use engine::{EngineHandle, EngineSnapshot};
 pub use error::EngineError;
 pub use model::{LoadedModel, ModelInfo};
+pub use scheduler::EvictTarget;
 pub use stream::{Completion, GenerationStream};

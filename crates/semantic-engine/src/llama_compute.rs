@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::num::NonZeroU32;
 
 use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams};
+use llama_cpp_2::context::session::LlamaStateSeqFlags;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::sampling::LlamaSampler;
@@ -140,6 +141,58 @@ impl ComputeBackend for LlamaCompute<'_> {
 
     fn clear_cells(&mut self, slot: SlotId) {
         let _ = self.ctx.clear_kv_cache_seq(Some(slot as u32), None, None);
+    }
+
+    fn truncate(&mut self, slot: SlotId, keep: u32) {
+        // Removing a tail [keep, end) of a sequence is always supported by
+        // the unified KV cache; a `false` would only come from recurrent models.
+        let _ = self
+            .ctx
+            .clear_kv_cache_seq(Some(slot as u32), Some(keep), None);
+    }
+
+    fn share_prefix(&mut self, src: SlotId, dst: SlotId, tokens: u32) {
+        let _ = self.ctx.copy_kv_cache_seq(src, dst, Some(0), Some(tokens));
+    }
+
+    fn snapshot(&mut self, slot: SlotId) -> Result<Vec<u8>, BackendError> {
+        let flags = LlamaStateSeqFlags::empty();
+        let size = self.ctx.state_seq_get_size_ext(slot, flags);
+        let mut bytes = vec![0u8; size];
+        // SAFETY: `bytes` has exactly the size llama.cpp reported for this
+        // sequence's state, and nothing mutates the context in between
+        // (we are on the only thread that touches it).
+        let written = unsafe {
+            self.ctx
+                .state_seq_get_data_ext(bytes.as_mut_ptr(), slot, flags)
+        };
+        if written != size {
+            return Err(BackendError::State(format!(
+                "state of slot {slot}: {written} bytes written, {size} expected"
+            )));
+        }
+        Ok(bytes)
+    }
+
+    fn restore(&mut self, slot: SlotId, state: &[u8]) -> Result<(), BackendError> {
+        // SAFETY: llama.cpp parses the buffer defensively (it checks the cell
+        // count, layer count, types and row sizes against this context and
+        // fails with 0 instead of reading out of bounds). Callers only pass
+        // states this engine produced: from RAM, or from files whose checksum,
+        // model fingerprint, KV type and engine build were verified first.
+        let ok = unsafe {
+            self.ctx
+                .state_seq_set_data_ext(state, slot, LlamaStateSeqFlags::empty())
+        };
+        if ok {
+            Ok(())
+        } else {
+            let _ = self.ctx.clear_kv_cache_seq(Some(slot as u32), None, None);
+            Err(BackendError::State(format!(
+                "llama.cpp rejected a {}-byte state",
+                state.len()
+            )))
+        }
     }
 
     fn kv_tokens(&self, slot: SlotId) -> u32 {

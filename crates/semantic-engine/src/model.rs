@@ -43,6 +43,9 @@ pub struct ModelInfo {
     pub vocab_size: u32,
     pub n_params: u64,
     pub size_bytes: u64,
+    /// SHA-256 of the GGUF header (metadata and tensor layout); persisted KV
+    /// states are only reused under the same fingerprint.
+    pub fingerprint: String,
     #[serde(skip)]
     pub kv_geometry: KvGeometry,
 }
@@ -90,7 +93,8 @@ impl LoadedModel {
                 reason: format!("llama.cpp rejected it ({e}); is the file truncated or corrupt?"),
             }
         })?;
-        let info = model_info(&llama, path);
+        let fingerprint = crate::fingerprint::model_fingerprint(path)?;
+        let info = model_info(&llama, path, fingerprint);
         let template = chat_template(&llama)?;
         Ok(Self {
             llama,
@@ -176,7 +180,7 @@ fn meta_u32(llama: &LlamaModel, key: &str) -> Option<u32> {
     llama.meta_val_str(key).ok()?.trim().parse().ok()
 }
 
-fn model_info(llama: &LlamaModel, path: &Path) -> ModelInfo {
+fn model_info(llama: &LlamaModel, path: &Path, fingerprint: String) -> ModelInfo {
     let architecture = llama
         .meta_val_str("general.architecture")
         .unwrap_or_else(|_| "unknown".into());
@@ -195,6 +199,7 @@ fn model_info(llama: &LlamaModel, path: &Path) -> ModelInfo {
         vocab_size: llama.n_vocab().max(0) as u32,
         n_params: llama.n_params(),
         size_bytes: llama.size(),
+        fingerprint,
         kv_geometry: KvGeometry {
             n_layer: llama.n_layer(),
             n_head_kv: llama.n_head_kv(),

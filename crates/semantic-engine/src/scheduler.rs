@@ -10,14 +10,28 @@
 //! cells freed, its tokens recomputed later), so the pool can never
 //! overflow the llama.cpp context.
 
+mod placement;
+mod tiering;
+
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Instant;
 
-use semantic_domain::block_pool::{BlockPool, OwnerId};
-use semantic_domain::FinishReason;
+use semantic_domain::block_pool::BlockPool;
+use semantic_domain::persistence::AgentPersistence;
+use semantic_domain::{AgentId, FinishReason};
 
+use crate::agent_cache::AgentCache;
 use crate::backend::{BatchToken, ComputeBackend, SlotId};
+use crate::cost_model::CostModel;
 use crate::sequence::{AfterSample, Sequence};
+use placement::Readiness;
+pub(crate) use tiering::Parked;
+pub use tiering::{EvictTarget, TierStats};
+
+/// Starts reading an agent's file off the engine thread; the result comes
+/// back through [`Scheduler::on_loaded`].
+pub type Loader = Box<dyn FnMut(AgentId) + Send>;
 
 /// Scheduling limits.
 #[derive(Clone, Copy, Debug)]
@@ -43,9 +57,14 @@ pub struct Scheduler<B: ComputeBackend> {
     /// Admitted sequences, in admission order.
     running: Vec<Sequence>,
     free_slots: Vec<SlotId>,
-    /// Finished sequences whose cells are kept until their room is needed
-    /// or the engine goes idle, oldest first (see [`Scheduler::park`]).
-    parked: VecDeque<(SlotId, OwnerId)>,
+    /// Finished sequences whose cells stay in the context, least recently
+    /// used first: agents' hot caches and anonymous prefix sources.
+    parked: VecDeque<Parked>,
+    agents: AgentCache,
+    persistence: Option<Arc<dyn AgentPersistence>>,
+    loader: Option<Loader>,
+    costs: CostModel,
+    stats: TierStats,
     batch: Vec<BatchToken>,
     /// Requests that left the queue for the first time (admitted or gone),
     /// so the engine can keep its queue-depth counter exact.
@@ -63,9 +82,37 @@ impl<B: ComputeBackend> Scheduler<B> {
             running: Vec::new(),
             free_slots,
             parked: VecDeque::new(),
+            agents: AgentCache::new(0),
+            persistence: None,
+            loader: None,
+            costs: CostModel::default(),
+            stats: TierStats::default(),
             batch: Vec::with_capacity(limits.step_token_budget),
             dequeued: 0,
         }
+    }
+
+    /// Keep agents' caches beyond the context: `warm_budget` bytes of states
+    /// in RAM, and every turn persisted through `persistence` (if any), with
+    /// files read back by `loader`.
+    pub fn with_tiers(
+        mut self,
+        warm_budget: u64,
+        persistence: Option<Arc<dyn AgentPersistence>>,
+        loader: Option<Loader>,
+    ) -> Self {
+        self.agents = AgentCache::new(warm_budget);
+        self.persistence = persistence;
+        self.loader = loader;
+        self
+    }
+
+    pub fn agents(&self) -> &AgentCache {
+        &self.agents
+    }
+
+    pub fn tier_stats(&self) -> &TierStats {
+        &self.stats
     }
 
     pub fn backend(&self) -> &B {
@@ -118,14 +165,17 @@ impl<B: ComputeBackend> Scheduler<B> {
             seq.fail(message.to_owned());
             self.release(&seq);
         }
-        while self.reclaim_parked() {}
+        while self.evict_one(None) {}
     }
 
     /// Run one engine step. Returns what was in the batch.
     pub fn step(&mut self) -> StepReport {
         let report = self.run_step();
         if self.running.is_empty() {
-            while self.reclaim_parked() {}
+            self.free_anonymous();
+            self.persist_dirty(usize::MAX);
+        } else {
+            self.persist_dirty(1);
         }
         report
     }
@@ -137,9 +187,14 @@ impl<B: ComputeBackend> Scheduler<B> {
         if self.batch.is_empty() {
             return report;
         }
+        let started = Instant::now();
         if let Err(err) = self.backend.decode(&self.batch) {
             self.fail_batch(&err.to_string());
             return report;
+        }
+        if report.decode_tokens == 0 {
+            self.costs
+                .note_prefill(report.prefill_tokens, started.elapsed().as_secs_f64());
         }
         report.sampled = self.sample_outputs();
         report
@@ -159,7 +214,12 @@ impl<B: ComputeBackend> Scheduler<B> {
         while i < self.running.len() {
             if self.running[i].caller_gone() {
                 let seq = self.running.remove(i);
-                self.release(&seq);
+                if seq.agent.is_some() {
+                    // The agent keeps its KV up to the last token produced.
+                    self.park(seq);
+                } else {
+                    self.release(&seq);
+                }
             } else {
                 i += 1;
             }
@@ -170,35 +230,38 @@ impl<B: ComputeBackend> Scheduler<B> {
     /// tokens fit in the pool, in arrival order (no overtaking, so a big
     /// prompt is not starved by small ones).
     fn admit(&mut self) {
-        while let Some(next) = self.waiting.front() {
-            let need = next.tokens.len() as u32;
-            let has_slot = next.slot.is_some() || !self.free_slots.is_empty();
-            if !has_slot || !self.pool.can_fit(next.owner(), need) {
-                if self.reclaim_parked() {
-                    continue;
+        while let Some(front) = self.waiting.front() {
+            if self.free_slots.is_empty() && front.slot.is_none() {
+                // Free a slot before deciding anything else.
+                let keep = front.agent.clone();
+                if !self
+                    .parked
+                    .iter()
+                    .any(|p| p.agent.is_some() && p.agent == keep)
+                    && !self.evict_one(keep.as_ref())
+                {
+                    return;
                 }
-                return;
+                continue;
             }
             let Some(mut seq) = self.waiting.pop_front() else {
                 return;
             };
-            if self.pool.ensure_capacity(seq.owner(), need).is_err() {
+            if let Readiness::Wait = self.readiness(&seq) {
                 self.waiting.push_front(seq);
                 return;
             }
-            if seq.slot.is_none() {
-                // A preempted sequence kept its slot (and sampler); a new one takes a free one.
-                let Some(slot) = self.free_slots.pop() else {
-                    self.pool.release(seq.owner());
-                    self.waiting.push_front(seq);
-                    return;
-                };
-                self.backend.start_sequence(slot, &seq.sampling);
-                seq.slot = Some(slot);
+            if self.place(&mut seq) {
+                self.note_dequeued(&mut seq);
+                seq.scheduled.get_or_insert_with(Instant::now);
+                self.running.push(seq);
+                continue;
             }
-            self.note_dequeued(&mut seq);
-            seq.scheduled.get_or_insert_with(Instant::now);
-            self.running.push(seq);
+            let keep = seq.agent.clone();
+            self.waiting.push_front(seq);
+            if !self.evict_one(keep.as_ref()) {
+                return;
+            }
         }
     }
 
@@ -247,7 +310,7 @@ impl<B: ComputeBackend> Scheduler<B> {
             if self.pool.ensure_capacity(seq.owner(), need).is_ok() {
                 return true;
             }
-            if self.reclaim_parked() {
+            if self.evict_one(None) {
                 continue;
             }
             let victim = self.running.len() - 1;
@@ -337,32 +400,6 @@ impl<B: ComputeBackend> Scheduler<B> {
                 i += 1;
             }
         }
-    }
-
-    /// Keep a finished sequence's cells for now. Freeing them while other
-    /// sequences decode would leave holes that llama.cpp fills with those
-    /// sequences' next tokens, out of position order; attention then sums
-    /// their cells in another order and greedy output can change. Parked
-    /// cells are reclaimed, oldest first, as soon as their slot or blocks
-    /// are needed, and all at once when nothing is running.
-    fn park(&mut self, seq: Sequence) {
-        match seq.slot {
-            Some(slot) => self.parked.push_back((slot, seq.owner())),
-            None => {
-                self.pool.release(seq.owner());
-            }
-        }
-    }
-
-    /// Free the oldest parked sequence; false when none is parked.
-    fn reclaim_parked(&mut self) -> bool {
-        let Some((slot, owner)) = self.parked.pop_front() else {
-            return false;
-        };
-        self.backend.end_sequence(slot);
-        self.free_slots.push(slot);
-        self.pool.release(owner);
-        true
     }
 
     /// Return a sequence's slot, cells and blocks.

@@ -15,6 +15,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use super::*;
 use crate::backend::BackendError;
+use semantic_domain::block_pool::OwnerId;
 
 /// The fake's end-of-generation token; sampled only when configured.
 const EOG: TokenId = 0;
@@ -183,6 +184,34 @@ impl ComputeBackend for FakeBackend {
 
     fn clear_cells(&mut self, slot: SlotId) {
         self.kv.remove(&slot);
+    }
+
+    fn truncate(&mut self, slot: SlotId, keep: u32) {
+        if let Some(kv) = self.kv.get_mut(&slot) {
+            kv.retain(|&pos, _| pos < keep);
+        }
+    }
+
+    fn share_prefix(&mut self, src: SlotId, dst: SlotId, tokens: u32) {
+        let cells: BTreeMap<u32, TokenId> = self.kv.get(&src).map_or_else(BTreeMap::new, |kv| {
+            kv.range(..tokens).map(|(&p, &t)| (p, t)).collect()
+        });
+        self.kv.insert(dst, cells);
+    }
+
+    fn snapshot(&mut self, slot: SlotId) -> Result<Vec<u8>, BackendError> {
+        let kv = self.kv.get(&slot).cloned().unwrap_or_default();
+        Ok(kv.values().flat_map(|t| t.to_le_bytes()).collect())
+    }
+
+    fn restore(&mut self, slot: SlotId, state: &[u8]) -> Result<(), BackendError> {
+        let cells = state
+            .chunks_exact(4)
+            .enumerate()
+            .map(|(p, b)| (p as u32, TokenId::from_le_bytes([b[0], b[1], b[2], b[3]])))
+            .collect();
+        self.kv.insert(slot, cells);
+        Ok(())
     }
 
     fn kv_tokens(&self, slot: SlotId) -> u32 {
@@ -445,9 +474,9 @@ fn check_state(s: &Sched) {
         );
         assert!(s.pool().owner_tokens_capacity(q.owner()) as usize >= q.n_past);
     }
-    for &(slot, owner) in &s.parked {
-        slots.push(slot);
-        owners.insert(owner);
+    for p in &s.parked {
+        slots.push(p.slot);
+        owners.insert(p.owner);
     }
     for q in &s.waiting {
         // A preempted sequence keeps its slot (and sampler) but no cells or blocks.

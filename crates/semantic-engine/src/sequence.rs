@@ -6,7 +6,8 @@ use semantic_domain::block_pool::OwnerId;
 use semantic_domain::stop::StopMatcher;
 use semantic_domain::utf8_stream::Utf8Stream;
 use semantic_domain::{generation::Timings, Usage};
-use semantic_domain::{FinishReason, GenerationEvent, RequestId, SamplingParams, TokenId};
+use semantic_domain::{AgentId, CacheSource, FinishReason, GenerationEvent, RequestId};
+use semantic_domain::{SamplingParams, TokenId};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::backend::SlotId;
@@ -15,7 +16,15 @@ use crate::backend::SlotId;
 /// events go.
 pub(crate) struct Sequence {
     pub id: RequestId,
+    /// The agent whose cache this request extends, if any.
+    pub agent: Option<AgentId>,
+    /// Block-pool owner of this sequence's cells (inherited when it takes
+    /// over a hot agent's cells).
+    pub owner: OwnerId,
     pub slot: Option<SlotId>,
+    /// Prompt tokens whose KV was reused rather than prefilled.
+    pub cached_tokens: u32,
+    pub cache_source: CacheSource,
     /// Prompt followed by every sampled token. The last sampled token is fed
     /// back on the next step, so `tokens.len() - n_past` tokens are pending.
     pub tokens: Vec<TokenId>,
@@ -54,7 +63,11 @@ impl Sequence {
         let stop = StopMatcher::new(sampling.stop.clone());
         Self {
             id,
+            agent: None,
+            owner: OwnerId(id.0),
             slot: None,
+            cached_tokens: 0,
+            cache_source: CacheSource::Cold,
             prompt_len: prompt.len(),
             tokens: prompt,
             n_past: 0,
@@ -71,8 +84,18 @@ impl Sequence {
         }
     }
 
+    pub fn with_agent(mut self, agent: Option<AgentId>) -> Self {
+        self.agent = agent;
+        self
+    }
+
     pub fn owner(&self) -> OwnerId {
-        OwnerId(self.id.0)
+        self.owner
+    }
+
+    /// Tokens whose KV is in the context (what a parked cache holds).
+    pub fn computed_tokens(&self) -> &[TokenId] {
+        &self.tokens[..self.n_past]
     }
 
     pub fn pending(&self) -> usize {
@@ -142,7 +165,8 @@ impl Sequence {
         let usage = Usage {
             prompt_tokens: self.prompt_len as u32,
             completion_tokens: self.generated(),
-            cached_tokens: 0,
+            cached_tokens: self.cached_tokens,
+            cache_source: self.cache_source,
         };
         self.send(GenerationEvent::Finished {
             reason,

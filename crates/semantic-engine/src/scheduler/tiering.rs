@@ -1,0 +1,332 @@
+//! Moving agents' KV between tiers: parking finished sequences (hot),
+//! evicting the least recently used to RAM (warm) or to their file (disk),
+//! and persisting every completed turn in the background.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use semantic_domain::block_pool::OwnerId;
+use semantic_domain::persistence::{AgentSnapshot, LoadResult, StoredAgent};
+use semantic_domain::{AgentId, TokenId};
+
+use super::Scheduler;
+use crate::agent_cache::{AgentEntry, Tier};
+use crate::backend::{ComputeBackend, SlotId};
+use crate::sequence::Sequence;
+
+/// A finished sequence whose cells stay in the context.
+pub(crate) struct Parked {
+    pub slot: SlotId,
+    pub owner: OwnerId,
+    /// Tokens whose KV the slot holds.
+    pub tokens: Vec<TokenId>,
+    pub agent: Option<AgentId>,
+    /// Holds a turn not yet written to disk.
+    pub dirty: bool,
+}
+
+/// Where an operator asks an agent's cache to go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvictTarget {
+    Warm,
+    Disk,
+}
+
+/// Counts of tier moves since start, for metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TierStats {
+    pub hot_to_warm: u64,
+    pub warm_to_disk: u64,
+    pub persisted: u64,
+    pub load_failures: u64,
+}
+
+impl<B: ComputeBackend> Scheduler<B> {
+    /// Keep a finished sequence's cells: as its agent's hot cache, or (for
+    /// an anonymous request) as a shared-prefix source until the room is
+    /// needed. Freeing them while others decode would also leave holes that
+    /// llama.cpp fills with those sequences' next tokens out of position
+    /// order, changing how attention sums them (and so greedy output).
+    pub(super) fn park(&mut self, seq: Sequence) {
+        let Some(slot) = seq.slot else {
+            self.pool.release(seq.owner());
+            return;
+        };
+        let tokens = seq.computed_tokens().to_vec();
+        let _ = self.pool.shrink_to(seq.owner(), tokens.len() as u32);
+        if let Some(agent) = &seq.agent {
+            let state_bytes = self.agents.get(agent).map_or(0, |e| e.state_bytes);
+            self.agents.set(
+                agent.clone(),
+                AgentEntry {
+                    tokens: tokens.clone(),
+                    tier: Tier::Hot,
+                    last_use: SystemTime::now(),
+                    state_bytes,
+                },
+            );
+        }
+        self.parked.push_back(Parked {
+            slot,
+            owner: seq.owner(),
+            tokens,
+            dirty: seq.agent.is_some() && self.persistence.is_some(),
+            agent: seq.agent,
+        });
+    }
+
+    /// Free the least recently used parked sequence (anonymous ones first),
+    /// demoting an agent's cells to the warm tier. False when none is parked.
+    pub(super) fn evict_one(&mut self, keep: Option<&AgentId>) -> bool {
+        let index = self
+            .parked
+            .iter()
+            .position(|p| p.agent.is_none())
+            .or_else(|| self.parked.iter().position(|p| p.agent.as_ref() != keep));
+        let Some(parked) = index.and_then(|i| self.parked.remove(i)) else {
+            return false;
+        };
+        if let Some(agent) = parked.agent.clone() {
+            self.demote(&parked, &agent);
+        }
+        self.free_parked(parked);
+        true
+    }
+
+    /// Free every anonymous parked sequence (the engine is idle).
+    pub(super) fn free_anonymous(&mut self) {
+        let (anonymous, agents) = std::mem::take(&mut self.parked)
+            .into_iter()
+            .partition(|p| p.agent.is_none());
+        self.parked = agents;
+        for p in anonymous {
+            self.free_parked(p);
+        }
+    }
+
+    fn free_parked(&mut self, parked: Parked) {
+        self.backend.end_sequence(parked.slot);
+        self.free_slots.push(parked.slot);
+        self.pool.release(parked.owner);
+    }
+
+    /// Snapshot a hot agent into the warm tier (persisting it if needed),
+    /// then keep the warm tier within its budget.
+    fn demote(&mut self, parked: &Parked, agent: &AgentId) {
+        let state = match self.backend.snapshot(parked.slot) {
+            Ok(state) => state,
+            Err(err) => {
+                tracing::warn!(%agent, error = %err, "cannot snapshot evicted agent");
+                self.agents.remove(agent);
+                return;
+            }
+        };
+        if parked.dirty {
+            self.save(agent, &parked.tokens, &state);
+        }
+        self.stats.hot_to_warm += 1;
+        self.agents.set(
+            agent.clone(),
+            AgentEntry {
+                tokens: parked.tokens.clone(),
+                state_bytes: state.len() as u64,
+                tier: Tier::Warm {
+                    state: Arc::new(state),
+                    from_disk: false,
+                },
+                last_use: self
+                    .agents
+                    .get(agent)
+                    .map_or_else(SystemTime::now, |e| e.last_use),
+            },
+        );
+        let has_disk = self.persistence.is_some();
+        let demoted = self.agents.enforce_warm_budget(has_disk);
+        self.stats.warm_to_disk += demoted.len() as u64;
+    }
+
+    fn save(&mut self, agent: &AgentId, tokens: &[TokenId], state: &[u8]) {
+        if let Some(persistence) = &self.persistence {
+            persistence.save(AgentSnapshot {
+                agent: agent.clone(),
+                tokens: tokens.to_vec(),
+                kv_state: state.to_vec(),
+            });
+            self.stats.persisted += 1;
+        }
+    }
+
+    /// Write up to `max` parked agents' unsaved turns (oldest first). Runs
+    /// between steps so the snapshot never delays a batch by more than one
+    /// agent's copy; the file write itself happens on the writer thread.
+    pub(super) fn persist_dirty(&mut self, max: usize) {
+        let mut done = 0;
+        for i in 0..self.parked.len() {
+            if done == max {
+                return;
+            }
+            let (slot, dirty) = (self.parked[i].slot, self.parked[i].dirty);
+            let Some(agent) = self.parked[i].agent.clone().filter(|_| dirty) else {
+                continue;
+            };
+            match self.backend.snapshot(slot) {
+                Ok(state) => {
+                    let tokens = std::mem::take(&mut self.parked[i].tokens);
+                    self.save(&agent, &tokens, &state);
+                    self.parked[i].tokens = tokens;
+                    if let Some(mut entry) = self.agents.remove(&agent) {
+                        entry.state_bytes = state.len() as u64;
+                        self.agents.set(agent.clone(), entry);
+                    }
+                }
+                Err(err) => tracing::warn!(%agent, error = %err, "cannot snapshot agent"),
+            }
+            self.parked[i].dirty = false;
+            done += 1;
+        }
+    }
+
+    /// The loader thread finished reading an agent's file.
+    pub fn on_loaded(&mut self, agent: AgentId, result: LoadResult, secs: f64) {
+        match result {
+            LoadResult::Usable(snapshot) => {
+                self.costs
+                    .note_disk_read(snapshot.kv_state.len() as u64, secs);
+                let last_use = self
+                    .agents
+                    .get(&agent)
+                    .map_or_else(SystemTime::now, |e| e.last_use);
+                self.agents.set(
+                    agent,
+                    AgentEntry {
+                        state_bytes: snapshot.kv_state.len() as u64,
+                        tokens: snapshot.tokens,
+                        tier: Tier::Warm {
+                            state: Arc::new(snapshot.kv_state),
+                            from_disk: true,
+                        },
+                        last_use,
+                    },
+                );
+                let demoted = self.agents.enforce_warm_budget(true);
+                self.stats.warm_to_disk += demoted.len() as u64;
+            }
+            LoadResult::Unusable { reason, .. } => {
+                tracing::warn!(%agent, %reason, "agent file unusable; prefilling instead");
+                self.stats.load_failures += 1;
+                self.agents.remove(&agent);
+            }
+            LoadResult::Missing => {
+                self.agents.remove(&agent);
+            }
+        }
+    }
+
+    /// Register agents found on disk at start-up.
+    pub fn seed_disk_index(&mut self, stored: Vec<StoredAgent>) {
+        for s in stored {
+            let last_use =
+                SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(s.written_unix_ms);
+            self.agents.set(
+                s.agent,
+                AgentEntry {
+                    tokens: s.tokens,
+                    tier: Tier::Disk { bytes: s.kv_bytes },
+                    last_use,
+                    state_bytes: s.kv_bytes,
+                },
+            );
+        }
+    }
+
+    pub(super) fn set_tier(&mut self, agent: &AgentId, tier: Tier) {
+        if let Some(mut entry) = self.agents.remove(agent) {
+            entry.tier = tier;
+            entry.last_use = SystemTime::now();
+            self.agents.set(agent.clone(), entry);
+        }
+    }
+
+    /// Move an idle agent's cache down to `target`. False if the agent is
+    /// unknown or busy.
+    pub fn evict_agent(&mut self, agent: &AgentId, target: EvictTarget) -> bool {
+        if self.running.iter().any(|r| r.agent.as_ref() == Some(agent)) {
+            return false;
+        }
+        if let Some(i) = self.parked_index(agent) {
+            if let Some(parked) = self.parked.remove(i) {
+                self.demote(&parked, agent);
+                self.free_parked(parked);
+            }
+        }
+        if target == EvictTarget::Disk && self.persistence.is_some() {
+            if let Some(entry) = self.agents.get(agent) {
+                if let Tier::Warm { .. } = entry.tier {
+                    let bytes = entry.state_bytes;
+                    self.set_tier(agent, Tier::Disk { bytes });
+                    self.stats.warm_to_disk += 1;
+                }
+            }
+        }
+        self.agents.get(agent).is_some()
+    }
+
+    /// Forget an idle agent's cache in memory and (unless `keep_disk`) on disk.
+    pub fn delete_agent(&mut self, agent: &AgentId, keep_disk: bool) -> bool {
+        if self.running.iter().any(|r| r.agent.as_ref() == Some(agent)) {
+            return false;
+        }
+        if keep_disk {
+            self.persist_agent(agent);
+        }
+        if let Some(i) = self.parked_index(agent) {
+            if let Some(parked) = self.parked.remove(i) {
+                self.free_parked(parked);
+            }
+        }
+        let known = self.agents.remove(agent).is_some();
+        if keep_disk {
+            if let Some(persistence) = &self.persistence {
+                persistence.flush();
+                let stored = persistence
+                    .index()
+                    .into_iter()
+                    .filter(|s| &s.agent == agent)
+                    .collect();
+                self.seed_disk_index(stored);
+            }
+            return known;
+        }
+        let on_disk = self.persistence.as_ref().is_some_and(|p| p.remove(agent));
+        known || on_disk
+    }
+
+    fn persist_agent(&mut self, agent: &AgentId) {
+        let Some(i) = self.parked_index(agent).filter(|&i| self.parked[i].dirty) else {
+            return;
+        };
+        let slot = self.parked[i].slot;
+        match self.backend.snapshot(slot) {
+            Ok(state) => {
+                let tokens = self.parked[i].tokens.clone();
+                self.save(agent, &tokens, &state);
+            }
+            Err(err) => tracing::warn!(%agent, error = %err, "cannot snapshot agent"),
+        }
+        self.parked[i].dirty = false;
+    }
+
+    fn parked_index(&self, agent: &AgentId) -> Option<usize> {
+        self.parked
+            .iter()
+            .position(|p| p.agent.as_ref() == Some(agent))
+    }
+
+    /// Persist every unsaved turn and wait for the writes (shutdown).
+    pub fn persist_all(&mut self) {
+        self.persist_dirty(usize::MAX);
+        if let Some(persistence) = &self.persistence {
+            persistence.flush();
+        }
+    }
+}

@@ -1,4 +1,5 @@
-//! Shared set-up for the real-model tests.
+//! Shared set-up for the real-model tests (each test binary uses a subset).
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 

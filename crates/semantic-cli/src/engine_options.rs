@@ -6,14 +6,22 @@ use clap::Args;
 use semantic_domain::KvType;
 use semantic_engine::EngineConfig;
 
+use crate::byte_size::ByteSize;
+
 #[derive(Args, Debug, Clone)]
 pub struct EngineOptions {
     /// GGUF model file (default: SmolLM2-135M-Instruct Q4_1 fetched by scripts/fetch-model.sh).
     #[arg(long, env = "SEMANTIC_MODEL")]
     pub model: Option<PathBuf>,
-    /// KV cells shared by all live sequences.
+    /// KV cells shared by all live sequences (ignored when --kv-budget is set).
     #[arg(long, default_value_t = 16_384, env = "SEMANTIC_CONTEXT_TOKENS")]
     pub context_tokens: u32,
+    /// Size the KV pool from a byte budget (e.g. 2GiB) and the model's geometry.
+    #[arg(long, env = "SEMANTIC_KV_BUDGET")]
+    pub kv_budget: Option<ByteSize>,
+    /// RAM for agents' caches evicted from the engine (the warm tier).
+    #[arg(long, default_value = "1GiB", env = "SEMANTIC_WARM_BUDGET")]
+    pub warm_budget: ByteSize,
     /// Most sequences decoding at once.
     #[arg(long, default_value_t = 32, env = "SEMANTIC_MAX_SEQUENCES")]
     pub max_sequences: u32,
@@ -41,6 +49,8 @@ impl EngineOptions {
         config.queue_capacity = self.queue_capacity;
         config.kv_type = self.kv_type;
         config.threads = self.threads;
+        config.kv_budget_bytes = self.kv_budget.map(|b| b.0);
+        config.warm_budget_bytes = self.warm_budget.0;
         config.validate()?;
         Ok(config)
     }

@@ -1,10 +1,12 @@
 //! `semantic`: an LLM inference server with persistent per-agent KV cache.
 
+mod byte_size;
 mod cli;
 mod commands;
 mod engine_options;
 mod logging;
 mod model_path;
+mod openai_client;
 mod progress;
 
 use clap::Parser;

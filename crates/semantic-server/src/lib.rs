@@ -3,10 +3,12 @@
 //!
 //! Layout: [`routes`] holds the route table and middleware; each API family
 //! lives in its own module ([`openai`] now, Anthropic later) with its wire
-//! types, request conversion and handlers; [`error`], [`extract`] and
+//! types, request conversion and handlers; [`agents`] is our extension for
+//! inspecting and evicting agents' KV caches; [`error`], [`extract`] and
 //! [`sse`] are shared by all of them so every family answers errors in one
 //! envelope and streams the same way.
 
+pub mod agents;
 pub mod error;
 pub mod extract;
 pub mod health;

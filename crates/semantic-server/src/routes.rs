@@ -9,7 +9,7 @@ use tracing::Level;
 
 use crate::error::ApiError;
 use crate::state::SharedState;
-use crate::{health, models, openai};
+use crate::{agents, health, models, openai};
 
 /// Every route, with JSON 404/405 answers, the body limit and request tracing.
 pub fn build(state: SharedState) -> Router {
@@ -18,6 +18,12 @@ pub fn build(state: SharedState) -> Router {
         .route("/v1/chat/completions", post(openai::chat::completions))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{id}", get(models::retrieve))
+        .route("/v1/agents", get(agents::list))
+        .route(
+            "/v1/agents/{id}",
+            get(agents::retrieve).delete(agents::delete),
+        )
+        .route("/v1/agents/{id}/evict", post(agents::evict))
         .route("/health/live", get(health::live))
         // Applies to the routes above, so it must follow them.
         .method_not_allowed_fallback(method_not_allowed)

@@ -43,7 +43,8 @@ impl AppState {
     }
 }
 
-fn unix_seconds(t: SystemTime) -> u64 {
+/// Seconds since the Unix epoch of `t` (0 before 1970).
+pub fn unix_seconds(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 

@@ -13,6 +13,7 @@ pub mod disk_store;
 pub mod error;
 pub mod format;
 pub mod layout;
+pub mod persistence;
 pub mod record;
 pub mod writer;
 
@@ -29,5 +30,6 @@ pub use catalog::{
 pub use disk_store::DiskStore;
 pub use error::StoreError;
 pub use format::FileHeader;
+pub use persistence::StorePersistence;
 pub use record::{AgentRecord, AgentRecordMeta, Compat, LoadOutcome};
 pub use writer::{OnWritten, PersistWriter, WriterStats};

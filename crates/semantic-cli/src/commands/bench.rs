@@ -43,7 +43,7 @@ pub fn run(args: BenchEngineArgs) -> anyhow::Result<()> {
 }
 
 /// The CPU model name, for the report header.
-fn cpu_model() -> String {
+pub(super) fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {

@@ -1,8 +1,11 @@
 //! One module per subcommand.
 
 mod bench;
+mod bench_ttft;
+mod cache;
 mod generate;
 mod serve;
+mod spawned_server;
 mod version;
 
 use anyhow::Context;
@@ -16,12 +19,22 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Bench(BenchCommand::Engine(args)) => bench::run(args),
+        Command::Bench(BenchCommand::Ttft(args)) => bench_ttft::run(args),
         Command::Version => version::run(),
+        Command::Cache(args) => cache::run(args),
     }
 }
 
 /// Load the model with a progress bar and start the engine thread.
 pub fn start_engine(config: EngineConfig) -> anyhow::Result<EngineHandle> {
+    start_engine_with(config, None)
+}
+
+/// Like [`start_engine`], with agents' caches persisted through `persistence`.
+pub fn start_engine_with(
+    config: EngineConfig,
+    persistence: Option<std::sync::Arc<dyn semantic_domain::persistence::AgentPersistence>>,
+) -> anyhow::Result<EngineHandle> {
     let name = config
         .model_path
         .file_name()
@@ -29,7 +42,7 @@ pub fn start_engine(config: EngineConfig) -> anyhow::Result<EngineHandle> {
         .unwrap_or_default();
     let progress = LoadProgress::new(&name);
     let started = std::time::Instant::now();
-    let engine = EngineHandle::start(config, progress.callback())
+    let engine = EngineHandle::start_with(config, persistence, progress.callback())
         .with_context(|| format!("cannot start the engine with model {name}"))?;
     progress.finish();
     tracing::info!(

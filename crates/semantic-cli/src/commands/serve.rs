@@ -1,8 +1,14 @@
 //! `semantic serve`: the HTTP API over the engine.
 
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context;
+use semantic_domain::persistence::AgentPersistence;
+use semantic_engine::system_info::llama_build_info;
+use semantic_engine::EngineConfig;
+use semantic_store::{Compat, DiskStore, StorePersistence};
 
 use crate::cli::ServeArgs;
 
@@ -16,7 +22,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&cache_dir)
         .with_context(|| format!("cannot create --cache-dir {}", cache_dir.display()))?;
-    let engine = super::start_engine(args.engine.to_config()?)?;
+    let config = args.engine.to_config()?;
+    let persistence = open_disk_tier(&cache_dir, &config)?;
+    let engine = super::start_engine_with(config, Some(persistence))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -33,6 +41,25 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     });
     engine.shutdown();
     result
+}
+
+/// The disk tier for this model: its own directory under `cache_dir`,
+/// keyed by the model fingerprint, so caches of different models never mix.
+fn open_disk_tier(
+    cache_dir: &Path,
+    config: &EngineConfig,
+) -> anyhow::Result<Arc<dyn AgentPersistence>> {
+    let fingerprint = semantic_engine::fingerprint::model_fingerprint(&config.model_path)?;
+    let store = DiskStore::open(cache_dir, &fingerprint)
+        .with_context(|| format!("cannot open the cache directory {}", cache_dir.display()))?;
+    let compat = Compat {
+        model_fingerprint: fingerprint,
+        engine_build: llama_build_info().fingerprint(),
+        kv_type: config.kv_type,
+    };
+    let persistence = StorePersistence::new(Arc::new(store), compat)
+        .context("cannot start the cache writer thread")?;
+    Ok(Arc::new(persistence))
 }
 
 /// Resolves on SIGINT or SIGTERM.

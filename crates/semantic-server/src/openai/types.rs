@@ -133,6 +133,10 @@ pub struct UsageBody {
     pub completion_tokens: u32,
     pub total_tokens: u32,
     pub prompt_tokens_details: PromptTokensDetails,
+    /// Our extension: where the cached prompt tokens came from (`cold`,
+    /// `hot`, `warm`, `disk` or `shared`), so clients and benchmarks can
+    /// tell which tier served a turn without reading server logs.
+    pub cache_source: &'static str,
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -150,6 +154,7 @@ impl From<semantic_domain::Usage> for UsageBody {
             prompt_tokens_details: PromptTokensDetails {
                 cached_tokens: u.cached_tokens,
             },
+            cache_source: u.cache_source.as_str(),
         }
     }
 }

@@ -1,0 +1,196 @@
+//! Crash safety of the disk tier with real processes and real signals:
+//! `semantic serve` is SIGKILLed while it persists agents' turns, again and
+//! again. Afterwards no file is corrupt (`semantic cache verify` agrees), and
+//! a restarted server serves every agent from its file.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+fn model_path() -> PathBuf {
+    std::env::var("SEMANTIC_TEST_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(cache: &Path) -> Self {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_semantic"))
+            .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--context-tokens", "4096", "--max-sequences", "8"])
+            .arg("--model")
+            .arg(model_path())
+            .arg("--cache-dir")
+            .arg(cache)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("semantic serve starts");
+        let server = Self { child, port };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while http(port, "GET", "/health/live", None).is_none() {
+            assert!(Instant::now() < deadline, "server did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    fn kill(mut self) {
+        let _ = self.child.kill(); // SIGKILL on unix
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 client: one request per connection.
+fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> Option<(u16, Value)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .ok()?;
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    let text = String::from_utf8_lossy(&response);
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let json = text
+        .split("\r\n\r\n")
+        .nth(1)
+        .and_then(|b| serde_json::from_str(b).ok());
+    Some((status, json.unwrap_or(Value::Null)))
+}
+
+fn turn_body(agent: usize) -> Value {
+    json!({
+        "model": "default",
+        "session_id": format!("crash-agent-{agent}"),
+        "temperature": 0,
+        "max_tokens": 8,
+        "messages": [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": format!("Agent {agent}: say something about the number {agent}.")}
+        ]
+    })
+}
+
+/// Keep sending turns for four agents until told to stop.
+fn load(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<usize> {
+    std::thread::spawn(move || {
+        let mut done = 0;
+        let mut agent = 0;
+        while !stop.load(Ordering::Relaxed) {
+            if let Some((200, _)) = http(
+                port,
+                "POST",
+                "/v1/chat/completions",
+                Some(&turn_body(agent % 4)),
+            ) {
+                done += 1;
+            }
+            agent += 1;
+        }
+        done
+    })
+}
+
+#[test]
+fn sigkill_during_persistence_never_leaves_a_corrupt_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut completed = 0;
+    for round in 0..6u64 {
+        let server = Server::start(dir.path());
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker = load(server.port, stop.clone());
+        // Kill at a different moment each round, mid-turn or mid-write.
+        std::thread::sleep(Duration::from_millis(400 + round * 237 % 900));
+        server.kill();
+        stop.store(true, Ordering::Relaxed);
+        completed += worker.join().unwrap();
+    }
+    assert!(completed > 0, "no turn completed before the kills");
+
+    let verify = Command::new(env!("CARGO_BIN_EXE_semantic"))
+        .args(["cache", "verify", "--cache-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "verify: {}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    assert!(
+        !dir.path().join("quarantine").exists()
+            || std::fs::read_dir(dir.path().join("quarantine"))
+                .unwrap()
+                .count()
+                == 0
+    );
+
+    // Every agent with a file is served from it after a restart.
+    let server = Server::start(dir.path());
+    let (_, agents) = http(server.port, "GET", "/v1/agents", None).unwrap();
+    let on_disk: Vec<String> = agents["data"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(!on_disk.is_empty(), "no agent file survived: {agents}");
+    for id in &on_disk {
+        let n: usize = id.trim_start_matches("crash-agent-").parse().unwrap();
+        let (status, body) = http(
+            server.port,
+            "POST",
+            "/v1/chat/completions",
+            Some(&turn_body(n)),
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["usage"]["cache_source"], "disk", "{id}: {body}");
+        assert!(
+            body["usage"]["prompt_tokens_details"]["cached_tokens"]
+                .as_u64()
+                .unwrap()
+                > 0
+        );
+    }
+    server.kill();
+}

@@ -1,0 +1,159 @@
+//! The disk tier end to end on the real model and real files: agents
+//! survive a restart and are served from their files; bad files are
+//! quarantined and the request still succeeds, prefilled from scratch.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use semantic_domain::chat::ChatMessage;
+use semantic_domain::persistence::AgentPersistence;
+use semantic_domain::{AgentId, CacheSource, GenerateRequest, KvType, SamplingParams, TokenId};
+use semantic_engine::system_info::llama_build_info;
+use semantic_engine::{Completion, EngineConfig, EngineHandle};
+use semantic_store::{Compat, DiskStore, StorePersistence};
+
+fn model_path() -> PathBuf {
+    std::env::var("SEMANTIC_TEST_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        })
+}
+
+fn compat(kv_type: KvType) -> Compat {
+    Compat {
+        model_fingerprint: semantic_engine::fingerprint::model_fingerprint(&model_path()).unwrap(),
+        engine_build: llama_build_info().fingerprint(),
+        kv_type,
+    }
+}
+
+fn start(cache: &Path, kv_type: KvType) -> (EngineHandle, Arc<StorePersistence>) {
+    let c = compat(kv_type);
+    let store = DiskStore::open(cache, &c.model_fingerprint).unwrap();
+    let persistence = Arc::new(StorePersistence::new(Arc::new(store), c).unwrap());
+    let mut config = EngineConfig::new(model_path());
+    config.context_tokens = 4096;
+    config.max_sequences = 8;
+    config.kv_type = kv_type;
+    let dyn_p: Arc<dyn AgentPersistence> = persistence.clone();
+    (
+        EngineHandle::start_with(config, Some(dyn_p), |_| {}).unwrap(),
+        persistence,
+    )
+}
+
+fn prompt(engine: &EngineHandle, i: usize) -> Vec<TokenId> {
+    let topic = ["rivers", "mountains", "deserts", "forests"][i % 4];
+    let messages = [
+        ChatMessage::system("You are a helpful assistant. Answer briefly."),
+        ChatMessage::user(format!("Agent {i} asks: tell me one fact about {topic}.")),
+    ];
+    engine.model().tokenize_chat(&messages, None).unwrap()
+}
+
+async fn turn(engine: &EngineHandle, prompt: &[TokenId], agent: &str) -> Completion {
+    let request = GenerateRequest {
+        prompt: prompt.to_vec(),
+        sampling: SamplingParams::greedy(16),
+        agent: Some(AgentId::parse(agent).unwrap()),
+    };
+    engine.submit(request).unwrap().collect().await.unwrap()
+}
+
+async fn shutdown(engine: EngineHandle) {
+    tokio::task::spawn_blocking(move || engine.shutdown())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_survive_a_restart_and_are_served_from_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, _) = start(dir.path(), KvType::F16);
+    let mut firsts = Vec::new();
+    for i in 0..3 {
+        let p = prompt(&engine, i);
+        firsts.push((p.clone(), turn(&engine, &p, &format!("agent-{i}")).await));
+    }
+    shutdown(engine).await;
+
+    let (engine, _) = start(dir.path(), KvType::F16);
+    let listed = engine.agents().await.unwrap();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert!(listed.iter().all(|a| a.tier == "disk"), "{listed:?}");
+    for (i, (p, first)) in firsts.iter().enumerate() {
+        let again = turn(&engine, p, &format!("agent-{i}")).await;
+        assert_eq!(
+            again.usage.cache_source,
+            CacheSource::Disk,
+            "agent-{i}: {:?}",
+            again.usage
+        );
+        assert_eq!(again.usage.cached_tokens as usize, p.len() - 1, "agent-{i}");
+        assert_eq!(
+            again.tokens, first.tokens,
+            "agent-{i}: output changed after restore"
+        );
+    }
+    shutdown(engine).await;
+}
+
+/// Corrupt `path` in one of the ways a disk or a crash can.
+fn damage(path: &Path, how: &str) {
+    let mut bytes = std::fs::read(path).unwrap();
+    match how {
+        "truncated" => bytes.truncate(bytes.len() / 2),
+        "flipped" => {
+            let at = bytes.len() - 100;
+            bytes[at] ^= 0xff;
+        }
+        "garbage" => bytes = b"this is not a safetensors file at all".to_vec(),
+        _ => unreachable!(),
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_files_are_quarantined_and_requests_still_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, persistence) = start(dir.path(), KvType::F16);
+    let names = ["truncated", "flipped", "garbage", "other-kv-type"];
+    let mut prompts = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let p = prompt(&engine, i);
+        turn(&engine, &p, name).await;
+        prompts.push(p);
+    }
+    let paths: Vec<PathBuf> = names
+        .iter()
+        .map(|n| persistence.store().path_for(&AgentId::parse(n).unwrap()))
+        .collect();
+    shutdown(engine).await;
+    drop(persistence);
+    for (path, how) in paths.iter().zip(&names[..3]) {
+        damage(path, how);
+    }
+
+    // The last agent's file is intact but was written with f16 KV: a q8_0
+    // engine must not use it. Its directory is the same model's.
+    let (engine, persistence) = start(dir.path(), KvType::Q8_0);
+    for (i, name) in names.iter().enumerate() {
+        let out = turn(&engine, &prompts[i], name).await;
+        assert_eq!(
+            out.usage.cache_source,
+            CacheSource::Cold,
+            "{name}: {:?}",
+            out.usage
+        );
+        assert_eq!(out.usage.cached_tokens, 0, "{name}");
+        assert!(out.usage.completion_tokens > 0, "{name}");
+    }
+    assert_eq!(persistence.unusable_files(), 4);
+    let quarantined = std::fs::read_dir(dir.path().join("quarantine"))
+        .unwrap()
+        .count();
+    assert!(quarantined >= 4, "{quarantined} entries in quarantine");
+    shutdown(engine).await;
+}

@@ -357,7 +357,18 @@ fn engine_thread(
         kv_type = %config.kv_type,
         "engine ready"
     );
-    loop {
+    'run: loop {
+        // Idle with unsaved turns: save one, unless work is waiting.
+        while scheduler.is_idle() && scheduler.has_unsaved() {
+            match commands.try_recv() {
+                Ok(cmd) => {
+                    if !handle(cmd, &mut scheduler, counters) {
+                        break 'run;
+                    }
+                }
+                Err(_) => scheduler.persist_one(),
+            }
+        }
         if scheduler.is_idle() {
             match commands.recv() {
                 Ok(cmd) => {

@@ -150,6 +150,16 @@ impl<B: ComputeBackend> Scheduler<B> {
         }
     }
 
+    /// Some parked agent holds a turn not yet handed to persistence.
+    pub fn has_unsaved(&self) -> bool {
+        self.parked.iter().any(|p| p.dirty)
+    }
+
+    /// Persist one unsaved agent (called by the engine loop while idle).
+    pub fn persist_one(&mut self) {
+        self.persist_dirty(1);
+    }
+
     pub fn is_idle(&self) -> bool {
         self.waiting.is_empty() && self.running.is_empty()
     }
@@ -170,13 +180,22 @@ impl<B: ComputeBackend> Scheduler<B> {
 
     /// Run one engine step. Returns what was in the batch.
     pub fn step(&mut self) -> StepReport {
+        let started = Instant::now();
         let report = self.run_step();
+        let stepped = started.elapsed();
         if self.running.is_empty() {
             self.free_anonymous();
-            self.persist_dirty(usize::MAX);
-        } else {
-            self.persist_dirty(1);
         }
+        // One agent per step at most; the engine loop persists the rest
+        // one at a time while idle, checking for new work in between.
+        self.persist_dirty(1);
+        tracing::trace!(
+            decode = report.decode_tokens,
+            prefill = report.prefill_tokens,
+            step_ms = stepped.as_secs_f64() * 1e3,
+            total_ms = started.elapsed().as_secs_f64() * 1e3,
+            "step"
+        );
         report
     }
 

@@ -168,6 +168,17 @@ impl Sequence {
             cached_tokens: self.cached_tokens,
             cache_source: self.cache_source,
         };
+        tracing::debug!(
+            request = %self.id,
+            agent = ?self.agent.as_ref().map(|a| a.as_str()),
+            prompt = usage.prompt_tokens,
+            cached = usage.cached_tokens,
+            source = usage.cache_source.as_str(),
+            queue_ms = timings.queue * 1e3,
+            first_token_ms = timings.first_token * 1e3,
+            total_ms = timings.total * 1e3,
+            "finished"
+        );
         self.send(GenerationEvent::Finished {
             reason,
             usage,

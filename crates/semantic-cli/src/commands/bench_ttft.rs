@@ -278,6 +278,8 @@ struct Plan<'a> {
 
 /// One agent: its id, its history (the context) and its next question.
 struct Probe {
+    /// Unique among this invocation's agents; opens the system prompt.
+    key: usize,
     agent: String,
     context: String,
     question: String,
@@ -290,7 +292,8 @@ impl Plan<'_> {
         let key = (context_index * STATES.len() + state_index) * runs + run;
         let tokens = self.args.contexts[context_index];
         Probe {
-            agent: format!("ttft-{}-{tokens}-{}-{run}", self.nonce, state.name()),
+            key,
+            agent: format!("ttft-{tokens}-{}-{run}-{}", state.name(), self.nonce),
             context: self.texts.window(key * OFFSET_STRIDE, tokens as usize),
             question: format!("Question {run}: what is the main topic?"),
         }
@@ -307,9 +310,14 @@ impl Plan<'_> {
 }
 
 impl Probe {
-    /// Names the agent so that different agents' prompts diverge at once.
+    /// Starts with what is unique to the agent, so that two agents'
+    /// prompts share only a few template tokens: fewer than a server's
+    /// prefix cache (ours: 32 tokens, vLLM: a 16-token block) would reuse.
     fn system(&self) -> String {
-        format!("You are a careful reader. Session {}.", self.agent)
+        format!(
+            "Session {} ({}). You are a careful reader.",
+            self.key, self.agent
+        )
     }
 
     fn cold_messages(&self) -> Value {
@@ -652,6 +660,8 @@ fn print_capacity(info: &ModelInfo, label: &str) {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     fn sample(run: usize, ttft_ms: f64, cached: Option<u32>, source: &str) -> Sample {
@@ -680,6 +690,46 @@ mod tests {
             sample(0, 5.0, Some(80), "hot"),
         ];
         assert_eq!(ratios(&hot, &cold), vec![0.05, 0.1]);
+    }
+
+    #[test]
+    fn agents_prompts_share_no_reusable_prefix() {
+        let args = BenchTtftArgs {
+            base_url: None,
+            api_key: None,
+            served_model: None,
+            model: None,
+            corpus: PathBuf::new(),
+            contexts: vec![64, 128],
+            runs: 12,
+            kv_type: KvType::F16,
+            max_tokens: 1,
+        };
+        let texts = ContextTexts {
+            text: "The quick brown fox jumps over the lazy dog. ".repeat(100),
+            tokens: None,
+        };
+        let plan = Plan {
+            args: &args,
+            texts: &texts,
+            served: "default".into(),
+            nonce: "n".into(),
+        };
+        let mut prompts = Vec::new();
+        for ci in 0..2 {
+            for state in STATES {
+                for run in 0..args.runs {
+                    prompts.push(plan.probe(ci, state, run).system());
+                }
+            }
+        }
+        for (i, a) in prompts.iter().enumerate() {
+            for b in &prompts[i + 1..] {
+                let common = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+                // At most `Session 1` and a digit: a few tokens after the template's.
+                assert!(common <= 10, "{a} / {b}");
+            }
+        }
     }
 
     #[test]

@@ -1,17 +1,11 @@
 //! `semantic bench ttft` end to end: the real binary spawns and restarts a
 //! real `semantic serve` and prints its tables.
 
+mod support;
+use support::model_path;
+
 use std::path::PathBuf;
 use std::process::Command;
-
-fn model_path() -> PathBuf {
-    std::env::var("SEMANTIC_TEST_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        })
-}
 
 fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")

@@ -1,16 +1,9 @@
 //! The `semantic` binary, run as a user would: real process, real model.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod support;
+use support::model_path;
 
-fn model_path() -> PathBuf {
-    std::env::var("SEMANTIC_TEST_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        })
-}
+use std::process::{Command, Output};
 
 fn semantic(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_semantic"))

@@ -3,24 +3,18 @@
 //! again. Afterwards no file is corrupt (`semantic cache verify` agrees), and
 //! a restarted server serves every agent from its file.
 
+mod support;
+use support::model_path;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-
-fn model_path() -> PathBuf {
-    std::env::var("SEMANTIC_TEST_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        })
-}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

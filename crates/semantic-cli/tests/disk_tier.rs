@@ -2,6 +2,9 @@
 //! survive a restart and are served from their files; bad files are
 //! quarantined and the request still succeeds, prefilled from scratch.
 
+mod support;
+use support::model_path;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -11,15 +14,6 @@ use semantic_domain::{AgentId, CacheSource, GenerateRequest, KvType, SamplingPar
 use semantic_engine::system_info::llama_build_info;
 use semantic_engine::{Completion, EngineConfig, EngineHandle};
 use semantic_store::{Compat, DiskStore, StorePersistence};
-
-fn model_path() -> PathBuf {
-    std::env::var("SEMANTIC_TEST_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        })
-}
 
 fn compat(kv_type: KvType) -> Compat {
     Compat {
@@ -68,10 +62,11 @@ async fn shutdown(engine: EngineHandle) {
         .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn agents_survive_a_restart_and_are_served_from_disk() {
+/// Start, run 3 agents, stop, start again: all 3 are found on disk and
+/// served from their files with the same output, for every KV type.
+async fn restart_round_trip(kv_type: KvType) {
     let dir = tempfile::tempdir().unwrap();
-    let (engine, _) = start(dir.path(), KvType::F16);
+    let (engine, _) = start(dir.path(), kv_type);
     let mut firsts = Vec::new();
     for i in 0..3 {
         let p = prompt(&engine, i);
@@ -79,25 +74,36 @@ async fn agents_survive_a_restart_and_are_served_from_disk() {
     }
     shutdown(engine).await;
 
-    let (engine, _) = start(dir.path(), KvType::F16);
+    let (engine, _) = start(dir.path(), kv_type);
     let listed = engine.agents().await.unwrap();
-    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert_eq!(listed.len(), 3, "{kv_type}: {listed:?}");
     assert!(listed.iter().all(|a| a.tier == "disk"), "{listed:?}");
     for (i, (p, first)) in firsts.iter().enumerate() {
         let again = turn(&engine, p, &format!("agent-{i}")).await;
         assert_eq!(
             again.usage.cache_source,
             CacheSource::Disk,
-            "agent-{i}: {:?}",
+            "{kv_type} agent-{i}: {:?}",
             again.usage
         );
-        assert_eq!(again.usage.cached_tokens as usize, p.len() - 1, "agent-{i}");
+        assert_eq!(
+            again.usage.cached_tokens as usize,
+            p.len() - 1,
+            "{kv_type} agent-{i}"
+        );
         assert_eq!(
             again.tokens, first.tokens,
-            "agent-{i}: output changed after restore"
+            "{kv_type} agent-{i}: output changed after restore"
         );
     }
     shutdown(engine).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_survive_a_restart_and_are_served_from_disk() {
+    for kv_type in KvType::ALL {
+        restart_round_trip(kv_type).await;
+    }
 }
 
 /// Corrupt `path` in one of the ways a disk or a crash can.

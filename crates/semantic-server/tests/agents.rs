@@ -2,42 +2,17 @@
 //! and `/v1/agents` lists, evicts and deletes it. Real model (SmolLM2-135M),
 //! real server on 127.0.0.1 with a port chosen at run time.
 
-use std::path::PathBuf;
-use std::time::Duration;
+mod support;
+use support::*;
 
 use futures::StreamExt;
 use semantic_domain::chat::ChatMessage;
-use semantic_engine::{EngineConfig, EngineHandle};
+use semantic_engine::EngineHandle;
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 const SYSTEM: &str = "You are a helpful assistant.";
 const FIRST: &str = "Name three colours of the rainbow.";
 const SECOND: &str = "Which one is warmest?";
-
-fn model_path() -> PathBuf {
-    if let Ok(p) = std::env::var("SEMANTIC_TEST_MODEL") {
-        return PathBuf::from(p);
-    }
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        path.is_file(),
-        "test model missing at {}; run scripts/fetch-model.sh",
-        path.display()
-    );
-    path
-}
-
-struct TestServer {
-    engine: EngineHandle,
-    base: String,
-    client: reqwest::Client,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
-}
 
 /// How a request names its agent.
 #[derive(Clone, Copy)]
@@ -46,34 +21,14 @@ enum Agent<'a> {
     Header(&'a str),
 }
 
-impl TestServer {
-    async fn start() -> Self {
-        let mut config = EngineConfig::new(model_path());
-        config.context_tokens = 8192;
-        config.max_sequences = 8;
-        let engine = tokio::task::spawn_blocking(move || EngineHandle::start(config, |_| {}))
-            .await
-            .unwrap()
-            .expect("engine starts");
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(semantic_server::serve(listener, engine.clone(), async {
-            let _ = stopped.await;
-        }));
-        Self {
-            engine,
-            base: format!("http://{addr}"),
-            client: reqwest::Client::new(),
-            stop,
-            task,
-        }
-    }
+/// Agent-aware requests on top of the shared test server.
+trait AgentRequests {
+    fn chat_request(&self, agent: Agent<'_>, body: Value) -> reqwest::RequestBuilder;
+    async fn turn(&self, agent: Agent<'_>, messages: Value) -> Value;
+    async fn evict(&self, id: &str, body: Value) -> reqwest::Response;
+}
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
+impl AgentRequests for TestServer {
     fn chat_request(&self, agent: Agent<'_>, mut body: Value) -> reqwest::RequestBuilder {
         let request = self.client.post(self.url("/v1/chat/completions"));
         match agent {
@@ -96,30 +51,9 @@ impl TestServer {
         response.json().await.unwrap()
     }
 
-    async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.unwrap()
-    }
-
     async fn evict(&self, id: &str, body: Value) -> reqwest::Response {
         let url = self.url(&format!("/v1/agents/{id}/evict"));
         self.client.post(url).json(&body).send().await.unwrap()
-    }
-
-    async fn delete(&self, path: &str) -> reqwest::Response {
-        self.client.delete(self.url(path)).send().await.unwrap()
-    }
-
-    async fn shutdown(self) {
-        let _ = self.stop.send(());
-        let engine = self.engine.clone();
-        tokio::task::spawn_blocking(move || engine.shutdown())
-            .await
-            .unwrap();
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("server stops after shutdown")
-            .unwrap()
-            .unwrap();
     }
 }
 

@@ -2,103 +2,18 @@
 //! serves it on 127.0.0.1 with a port chosen at run time, and talks to it
 //! with reqwest as a client would.
 
-use std::path::PathBuf;
+mod support;
+use support::*;
+
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use semantic_domain::chat::ChatMessage;
-use semantic_engine::{EngineConfig, EngineHandle};
+use semantic_engine::EngineHandle;
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 const SYSTEM: &str = "You are a helpful assistant.";
 const QUESTION: &str = "What is the capital of France?";
-
-/// The test model: `SEMANTIC_TEST_MODEL`, else the one `scripts/fetch-model.sh` fetched.
-fn model_path() -> PathBuf {
-    if let Ok(p) = std::env::var("SEMANTIC_TEST_MODEL") {
-        return PathBuf::from(p);
-    }
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        path.is_file(),
-        "test model missing at {}; run scripts/fetch-model.sh",
-        path.display()
-    );
-    path
-}
-
-fn engine_config() -> EngineConfig {
-    let mut c = EngineConfig::new(model_path());
-    c.context_tokens = 8192;
-    c.max_sequences = 8;
-    c
-}
-
-/// An engine served over HTTP on an ephemeral loopback port.
-struct TestServer {
-    engine: EngineHandle,
-    base: String,
-    client: reqwest::Client,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
-}
-
-impl TestServer {
-    async fn start() -> Self {
-        Self::start_with(engine_config()).await
-    }
-
-    async fn start_with(config: EngineConfig) -> Self {
-        let engine = tokio::task::spawn_blocking(move || EngineHandle::start(config, |_| {}))
-            .await
-            .unwrap()
-            .expect("engine starts");
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(semantic_server::serve(listener, engine.clone(), async {
-            let _ = stopped.await;
-        }));
-        Self {
-            engine,
-            base: format!("http://{addr}"),
-            client: reqwest::Client::new(),
-            stop,
-            task,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn chat(&self, body: &Value) -> reqwest::Response {
-        self.client
-            .post(self.url("/v1/chat/completions"))
-            .json(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// Stop accepting, fail what is in flight, and wait for both to end.
-    async fn shutdown(self) {
-        let _ = self.stop.send(());
-        let engine = self.engine.clone();
-        tokio::task::spawn_blocking(move || engine.shutdown())
-            .await
-            .unwrap();
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("server stops after shutdown")
-            .unwrap()
-            .unwrap();
-    }
-}
 
 fn greedy_body(model: &str, max_tokens: u32) -> Value {
     json!({

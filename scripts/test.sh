@@ -8,3 +8,11 @@ scripts/fetch-model.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+
+# The official `openai` Python SDK against the real server binary and model.
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q -r tests/python/requirements.txt
+cargo build -p semantic-cli --locked  # no-op when `cargo test` just built it
+SEMANTIC_BIN=target/debug/semantic \
+SEMANTIC_TEST_MODEL=models/SmolLM2-135M-Instruct.Q4_1.gguf \
+  .venv/bin/python -m pytest -q -rP tests/python

@@ -108,8 +108,8 @@ def _two_turns(client, label, **agent):
     second = client.chat.completions.create(
         model="default", messages=history, temperature=0, max_tokens=16, **agent
     )
-    print(f"\n[{label}] turn 1 usage: {first.usage.model_dump_json()}")
-    print(f"[{label}] turn 2 usage: {second.usage.model_dump_json()}")
+    print(f"\n[{label}] turn 1 usage: {first.usage.model_dump_json(exclude_none=True)}")
+    print(f"[{label}] turn 2 usage: {second.usage.model_dump_json(exclude_none=True)}")
     u = second.usage
     assert u.prompt_tokens > first.usage.prompt_tokens
     assert u.prompt_tokens_details is not None, u

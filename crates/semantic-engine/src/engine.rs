@@ -82,6 +82,17 @@ struct Shared {
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
+/// Dropping the last handle without `shutdown` still stops the engine
+/// thread (persisting every agent), without waiting for it: the loader
+/// thread's sender would otherwise keep the command channel open forever.
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Ok(tx) = self.commands.lock() {
+            let _ = tx.send(Command::Shutdown);
+        }
+    }
+}
+
 /// A cheap, cloneable handle to a running engine.
 #[derive(Clone)]
 pub struct EngineHandle {

@@ -130,7 +130,7 @@ impl EngineHandle {
             };
             std::thread::Builder::new()
                 .name("semantic-engine".into())
-                .spawn(move || engine_thread(&model, &config, &counters, &rx, &ready_tx, tiers))
+                .spawn(move || engine_thread(&model, &config, counters, &rx, &ready_tx, tiers))
                 .map_err(|e| {
                     EngineError::ContextCreate(format!("cannot spawn engine thread: {e}"))
                 })?
@@ -341,7 +341,7 @@ fn spawn_loader(
 fn engine_thread(
     model: &LoadedModel,
     config: &EngineConfig,
-    counters: &EngineCounters,
+    counters: Arc<EngineCounters>,
     commands: &Receiver<Command>,
     ready: &mpsc::SyncSender<Result<(), EngineError>>,
     tiers: Tiers,
@@ -354,8 +354,13 @@ fn engine_thread(
         .clone()
         .and_then(|p| spawn_loader(p, tiers.commands.clone()));
     drop(tiers.commands);
-    let mut scheduler =
-        scheduler.with_tiers(config.warm_budget_bytes, tiers.persistence.clone(), loader);
+    let queue = counters.clone();
+    let mut scheduler = scheduler
+        .with_tiers(config.warm_budget_bytes, tiers.persistence.clone(), loader)
+        .on_dequeue(Box::new(move || {
+            queue.queued.fetch_sub(1, Ordering::SeqCst);
+        }));
+    let counters = counters.as_ref();
     if let Some(persistence) = &tiers.persistence {
         let stored = persistence.index();
         tracing::info!(agents = stored.len(), "disk tier indexed");
@@ -512,10 +517,6 @@ fn publish(
     counters: &EngineCounters,
     report: StepReport,
 ) {
-    let left = scheduler.take_dequeued();
-    if left > 0 {
-        counters.queued.fetch_sub(left, Ordering::SeqCst);
-    }
     counters
         .running
         .store(scheduler.running(), Ordering::Relaxed);

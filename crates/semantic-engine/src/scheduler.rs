@@ -69,6 +69,9 @@ pub struct Scheduler<B: ComputeBackend> {
     /// Requests that left the queue for the first time (admitted or gone),
     /// so the engine can keep its queue-depth counter exact.
     dequeued: usize,
+    /// Called the moment a request leaves the queue, before any of its
+    /// tokens can reach the caller, so a queue-depth counter is never stale.
+    on_dequeue: Option<Box<dyn Fn() + Send>>,
 }
 
 impl<B: ComputeBackend> Scheduler<B> {
@@ -89,6 +92,7 @@ impl<B: ComputeBackend> Scheduler<B> {
             stats: TierStats::default(),
             batch: Vec::with_capacity(limits.step_token_budget),
             dequeued: 0,
+            on_dequeue: None,
         }
     }
 
@@ -144,9 +148,18 @@ impl<B: ComputeBackend> Scheduler<B> {
         std::mem::take(&mut self.dequeued)
     }
 
+    /// Call `hook` each time a request leaves the queue for the first time.
+    pub fn on_dequeue(mut self, hook: Box<dyn Fn() + Send>) -> Self {
+        self.on_dequeue = Some(hook);
+        self
+    }
+
     fn note_dequeued(&mut self, seq: &mut Sequence) {
         if std::mem::take(&mut seq.queued) {
             self.dequeued += 1;
+            if let Some(hook) = &self.on_dequeue {
+                hook();
+            }
         }
     }
 

@@ -66,9 +66,6 @@ pub struct Scheduler<B: ComputeBackend> {
     costs: CostModel,
     stats: TierStats,
     batch: Vec<BatchToken>,
-    /// Requests that left the queue for the first time (admitted or gone),
-    /// so the engine can keep its queue-depth counter exact.
-    dequeued: usize,
     /// Called the moment a request leaves the queue, before any of its
     /// tokens can reach the caller, so a queue-depth counter is never stale.
     on_dequeue: Option<Box<dyn Fn() + Send>>,
@@ -91,7 +88,6 @@ impl<B: ComputeBackend> Scheduler<B> {
             costs: CostModel::default(),
             stats: TierStats::default(),
             batch: Vec::with_capacity(limits.step_token_budget),
-            dequeued: 0,
             on_dequeue: None,
         }
     }
@@ -143,11 +139,6 @@ impl<B: ComputeBackend> Scheduler<B> {
         self.running.len()
     }
 
-    /// Requests that left the queue since the last call.
-    pub fn take_dequeued(&mut self) -> usize {
-        std::mem::take(&mut self.dequeued)
-    }
-
     /// Call `hook` each time a request leaves the queue for the first time.
     pub fn on_dequeue(mut self, hook: Box<dyn Fn() + Send>) -> Self {
         self.on_dequeue = Some(hook);
@@ -156,7 +147,6 @@ impl<B: ComputeBackend> Scheduler<B> {
 
     fn note_dequeued(&mut self, seq: &mut Sequence) {
         if std::mem::take(&mut seq.queued) {
-            self.dequeued += 1;
             if let Some(hook) = &self.on_dequeue {
                 hook();
             }

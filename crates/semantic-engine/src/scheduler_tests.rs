@@ -378,6 +378,17 @@ fn scheduler(budget: usize, max_sequences: usize, blocks: u32) -> Sched {
     Scheduler::new(backend, limits, pool)
 }
 
+/// Count dequeues through the hook the engine uses for its queue depth.
+fn counting_dequeues(s: Sched) -> (Sched, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    let s = s.on_dequeue(Box::new(move || {
+        seen.fetch_add(1, Ordering::SeqCst);
+    }));
+    (s, count)
+}
+
 fn submit(s: &mut Sched, spec: &Spec) -> Client {
     let (tx, rx) = unbounded_channel();
     if let Some(n) = spec.eog_after {
@@ -797,7 +808,7 @@ fn dropped_receiver_frees_slot_cells_and_blocks_next_step() {
 
 #[test]
 fn cancelled_while_waiting_or_prefilling_is_dropped() {
-    let mut s = scheduler(32, 1, 64);
+    let (mut s, dequeued) = counting_dequeues(scheduler(32, 1, 64));
     let mut cs = vec![
         submit(&mut s, &spec(1, 100, 3)),
         submit(&mut s, &spec(2, 10, 3)),
@@ -809,7 +820,11 @@ fn cancelled_while_waiting_or_prefilling_is_dropped() {
     step(&mut s, &mut cs);
     assert!(s.is_idle());
     assert_released(&s);
-    assert_eq!(s.take_dequeued(), 2, "each request leaves the queue once");
+    assert_eq!(
+        dequeued.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "each request leaves the queue once"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -866,11 +881,11 @@ fn admission_waits_for_pool_capacity_in_arrival_order() {
 /// after request 2 (40-token prompt) took the last free one, so request 2,
 /// the youngest, is preempted and later recomputed.
 fn preemption_run(second: Spec) -> Vec<Client> {
-    let mut s = scheduler(64, 4, 7);
+    let (mut s, dequeued) = counting_dequeues(scheduler(64, 4, 7));
     let mut cs = vec![submit(&mut s, &spec(1, 30, 60)), submit(&mut s, &second)];
     run_until_idle(&mut s, &mut cs, 1000);
     assert_eq!(
-        s.take_dequeued(),
+        dequeued.load(std::sync::atomic::Ordering::SeqCst),
         2,
         "a re-admitted request is not dequeued twice"
     );

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Checks of the operations artefacts and the supply chain:
+#   1. promtool: the alert rules load, and their unit tests pass;
+#   2. scripts/ops_checks.py: deploy/ YAML and JSON parse, every alert has a
+#      runbook and a firing and a silent test, the PrometheusRule and the
+#      ConfigMap match their sources, the dashboard's queries are valid PromQL;
+#   3. cargo-deny: licences, bans and sources of the dependency tree, and the
+#      RustSec advisories when their database can be fetched.
+# Installs what is missing (promtool from Debian's `prometheus` package,
+# PyYAML, cargo-deny) so that it runs on a fresh machine, as CI is.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CARGO_DENY_VERSION=0.20.2
+tools="$PWD/target/ops-tools"
+mkdir -p "$tools/bin"
+export PATH="$tools/bin:$HOME/.cargo/bin:$PATH"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+step_start=$(date +%s)
+step() {
+  local now
+  now=$(date +%s)
+  echo "ops: $1 ($((now - step_start))s since the previous step)"
+  step_start=$now
+}
+
+# --- tools -------------------------------------------------------------------
+if ! command -v promtool >/dev/null; then
+  # Only the promtool binary, out of Debian's package: installing the package
+  # itself would pull ~40 web assets and start a Prometheus server.
+  echo "ops: fetching promtool from Debian's prometheus package"
+  dl=$(mktemp -d)
+  if ! (cd "$dl" && apt-get download -q prometheus >/dev/null 2>&1); then
+    # A fresh machine may have no package lists yet.
+    $sudo apt-get update -qq
+    (cd "$dl" && apt-get download -q prometheus >/dev/null)
+  fi
+  dpkg-deb --fsys-tarfile "$dl"/prometheus_*.deb | tar -x -C "$dl" ./usr/bin/promtool
+  install -m 0755 "$dl/usr/bin/promtool" "$tools/bin/promtool"
+  rm -rf "$dl"
+fi
+promtool --version 2>&1 | head -1
+
+# ops_checks.py needs Python 3.11+ (tomllib) and PyYAML.
+python=python3
+if ! python3 -c 'import sys, yaml; assert sys.version_info >= (3, 11)' 2>/dev/null; then
+  [ -x "$tools/venv/bin/python" ] || python3 -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install -q 'PyYAML==6.0.3'
+  python="$tools/venv/bin/python"
+fi
+
+if ! command -v cargo-deny >/dev/null; then
+  # From source, pinned and with its lock file (about 2.5 minutes on 2 cores).
+  echo "ops: installing cargo-deny $CARGO_DENY_VERSION"
+  CARGO_TARGET_DIR="${TOOL_BUILD_DIR:-/tmp/tool-build}" \
+    cargo install --locked --quiet cargo-deny --version "$CARGO_DENY_VERSION"
+fi
+cargo deny --version
+step "tools ready"
+
+# --- 1. alert rules ------------------------------------------------------------
+promtool check rules deploy/prometheus/alerts.yml
+promtool test rules deploy/prometheus/alerts_test.yml
+step "promtool check + test rules passed"
+
+# --- 2. deploy artefacts -------------------------------------------------------
+"$python" scripts/ops_checks.py validate --promtool "$(command -v promtool)"
+step "deploy artefacts valid"
+
+# --- 3. dependency policy (deny.toml) ------------------------------------------
+cargo deny --log-level error check licenses bans sources
+step "cargo deny licenses bans sources passed"
+
+# The advisory database is a git repository on GitHub. Where it cannot be
+# fetched (no route to GitHub, as on machines that reach package registries
+# only), skip with a message rather than fail; a real advisory still fails.
+advisories_log=$(mktemp)
+rc=0
+timeout 180 cargo deny --log-level error check advisories >"$advisories_log" 2>&1 || rc=$?
+if [ "$rc" -eq 0 ]; then
+  echo "ops: cargo deny advisories passed"
+elif [ "$rc" -eq 124 ] || grep -q 'failed to fetch advisory database' "$advisories_log"; then
+  echo "ops: SKIPPED cargo deny advisories: the RustSec database could not be fetched:"
+  grep -m1 'fatal:' "$advisories_log" || grep -m1 'failed to fetch' "$advisories_log" || echo "  (timed out after 180 s)"
+else
+  cat "$advisories_log"
+  rm -f "$advisories_log"
+  echo "ops: cargo deny advisories FAILED"
+  exit 1
+fi
+rm -f "$advisories_log"
+step "done"

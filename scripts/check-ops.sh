@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks of the operations artefacts and the supply chain:
-#   1. promtool: the alert rules load, and their unit tests pass;
+#   1. promtool: the scrape configuration and the alert rules it loads are
+#      valid, and the rules' unit tests pass;
 #   2. scripts/ops_checks.py: deploy/ YAML and JSON parse, every alert has a
 #      runbook and a firing and a silent test, the PrometheusRule and the
 #      ConfigMap match their sources, the dashboard's queries are valid PromQL;
@@ -60,9 +61,9 @@ cargo deny --version
 step "tools ready"
 
 # --- 1. alert rules ------------------------------------------------------------
-promtool check rules deploy/prometheus/alerts.yml
+promtool check config deploy/prometheus/prometheus.yml
 promtool test rules deploy/prometheus/alerts_test.yml
-step "promtool check + test rules passed"
+step "promtool check config + rules, test rules passed"
 
 # --- 2. deploy artefacts -------------------------------------------------------
 "$python" scripts/ops_checks.py validate --promtool "$(command -v promtool)"

@@ -16,6 +16,9 @@
 - the Grafana dashboard parses, uses the datasource variable, has unique panel
   ids, shows every metric the server exports, and each query is valid
   PromQL (checked by promtool on a generated rules file);
+- every `semantic_*` metric named in rules, tests, panels and docs exists;
+- the Deployment probes the three health endpoints and gives the drain time;
+- the Dockerfile builds --locked, runs non-root and serves on 0.0.0.0:8080;
 - the systemd unit drains with SIGTERM within TimeoutStopSec.
 """
 
@@ -38,6 +41,12 @@ PROMETHEUS_RULE = DEPLOY / "kubernetes" / "prometheusrule.yaml"
 DASHBOARD = DEPLOY / "grafana" / "semantic-dashboard.json"
 SYSTEMD_UNIT = DEPLOY / "systemd" / "semantic.service"
 CONFIG_FILE = DEPLOY / "semantic.toml"
+DOCKERFILE = DEPLOY / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+DEPLOYMENT = DEPLOY / "kubernetes" / "deployment.yaml"
+# The server's default --shutdown-timeout; every grace period must exceed it
+# plus the preStop sleep, or the drain is killed before caches are persisted.
+SHUTDOWN_TIMEOUT_S = 30
 RUNBOOKS = ROOT / "docs" / "runbooks"
 RUNBOOK_SECTIONS = ("## Meaning", "## Impact", "## Diagnosis", "## Mitigation")
 SEVERITIES = {"critical", "warning", "info"}
@@ -69,6 +78,9 @@ METRICS = [
     "semantic_build_info",
     "semantic_engine_last_step_age_seconds",
 ]
+
+# `semantic_*` words that are not metrics: the crates' names, as log targets.
+NOT_METRICS = {"semantic_domain", "semantic_engine", "semantic_server", "semantic_store", "semantic_cli"}
 
 # What Grafana substitutes in queries, replaced by something PromQL parses.
 GRAFANA_VARIABLES = {
@@ -285,6 +297,73 @@ def check_systemd(c: Checker) -> None:
     c.check("Install.WantedBy" in keys, f"{name}: no [Install] WantedBy")
 
 
+def check_deployment(c: Checker) -> None:
+    name = DEPLOYMENT.name
+    pod = load_yaml_docs(DEPLOYMENT)[0]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    probes = {
+        "startupProbe": "/health/startup",
+        "livenessProbe": "/health/live",
+        "readinessProbe": "/health/ready",
+    }
+    for probe, path in probes.items():
+        got = container.get(probe, {}).get("httpGet", {}).get("path")
+        c.check(got == path, f"{name}: {probe} probes {got!r}, expected {path!r}")
+    pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
+    sleep_s = int(pre_stop[-1]) if pre_stop[:1] == ["/bin/sleep"] else 0
+    grace = pod.get("terminationGracePeriodSeconds", 30)
+    c.check(
+        grace > SHUTDOWN_TIMEOUT_S + sleep_s,
+        f"{name}: terminationGracePeriodSeconds {grace} <= drain {SHUTDOWN_TIMEOUT_S}s + preStop {sleep_s}s",
+    )
+    c.check(pod.get("securityContext", {}).get("runAsNonRoot") is True, f"{name}: not runAsNonRoot")
+    c.check(
+        container.get("securityContext", {}).get("readOnlyRootFilesystem") is True,
+        f"{name}: root file system not read-only",
+    )
+    env = {e["name"]: e for e in container.get("env", [])}
+    for key in ("SEMANTIC_API_KEYS", "SEMANTIC_ADMIN_KEY"):
+        c.check(
+            "secretKeyRef" in env.get(key, {}).get("valueFrom", {}),
+            f"{name}: {key} does not come from a Secret",
+        )
+
+
+def check_dockerfile(c: Checker) -> None:
+    text = DOCKERFILE.read_text()
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    name = DOCKERFILE.name
+
+    def has(prefix: str) -> bool:
+        return any(line.startswith(prefix) for line in lines)
+
+    c.check(sum(line.startswith("FROM ") for line in lines) >= 2, f"{name}: not multi-stage")
+    c.check("cargo build --release -p semantic-cli --locked" in text, f"{name}: no --locked release build")
+    c.check(has("USER 10001"), f"{name}: does not switch to the non-root user")
+    c.check(has("EXPOSE 8080"), f"{name}: does not EXPOSE 8080")
+    c.check(
+        has('ENTRYPOINT ["semantic", "serve", "--host", "0.0.0.0"]'),
+        f"{name}: ENTRYPOINT is not semantic serve --host 0.0.0.0",
+    )
+    c.check(has('VOLUME ["/var/lib/semantic"]'), f"{name}: no /var/lib/semantic volume")
+    ignored = DOCKERIGNORE.read_text().split()
+    for entry in ("target/", "models/", ".venv/"):
+        c.check(entry in ignored, f".dockerignore: {entry} is not ignored")
+
+
+def check_metric_names(c: Checker) -> None:
+    """A metric name mistyped in a rule, test, panel or doc would silently
+    match nothing; every `semantic_*` name must be one the server exports."""
+    files = [ALERTS, ALERTS_TEST, DASHBOARD, ROOT / "docs" / "operations.md", *RUNBOOKS.glob("*.md")]
+    for path in files:
+        for word in sorted(set(re.findall(r"\bsemantic_[a-z_]+", path.read_text()))):
+            base = re.sub(r"_(bucket|sum|count)$", "", word)
+            c.check(
+                base in METRICS or word in NOT_METRICS,
+                f"{path.relative_to(ROOT)}: {word} is not a metric the server exports",
+            )
+
+
 def sync_prometheus_rule() -> None:
     class Dumper(yaml.SafeDumper):
         pass
@@ -321,6 +400,9 @@ def main() -> int:
     check_alert_tests(c, rules)
     check_prometheus_rule(c)
     check_dashboard(c, args.promtool)
+    check_metric_names(c)
+    check_deployment(c)
+    check_dockerfile(c)
     check_systemd(c)
     print(f"deploy: {c.passed} passed, {len(c.failures)} failed")
     return 1 if c.failures else 0

@@ -9,7 +9,8 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 
-# The official `openai` Python SDK against the real server binary and model.
+# The official `openai` and `anthropic` Python SDKs against the real server
+# binary and model.
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -r tests/python/requirements.txt
 cargo build -p semantic-cli --locked  # no-op when `cargo test` just built it

@@ -1,5 +1,5 @@
 """Fixtures: one real `semantic serve` (real model) for the whole session,
-and an official `openai` SDK client pointed at it."""
+and the official `openai` and `anthropic` SDK clients pointed at it."""
 
 import os
 import signal
@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import anthropic
 import openai
 import pytest
 
@@ -83,3 +84,9 @@ def server():
 @pytest.fixture(scope="session")
 def client(server):
     return openai.OpenAI(base_url=f"{server}/v1", api_key="unused", max_retries=0, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def anthropic_client(server):
+    # The SDK appends /v1/messages itself, so the base is the server root.
+    return anthropic.Anthropic(base_url=server, api_key="test", max_retries=0, timeout=120)

@@ -22,7 +22,7 @@ pub struct Cli {
 pub enum Command {
     /// Stream a chat reply to one prompt to stdout.
     Generate(GenerateArgs),
-    /// Serve the OpenAI-compatible HTTP API.
+    /// Serve the OpenAI- and Anthropic-compatible HTTP API.
     Serve(ServeArgs),
     /// Run a benchmark.
     #[command(subcommand)]

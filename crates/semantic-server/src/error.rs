@@ -2,13 +2,17 @@
 //!
 //! Every failure a client can see, including the framework's own (unknown
 //! route, wrong method, oversized or malformed body), leaves the server as
-//! the OpenAI error envelope `{"error":{"message","type","param","code"}}`,
-//! so SDKs surface our message instead of a generic parse failure.
+//! an error envelope, so SDKs surface our message instead of a generic parse
+//! failure. [`ApiError`] renders itself in the OpenAI envelope
+//! `{"error":{"message","type","param","code"}}` and also rides along in the
+//! response's extensions, so [`crate::error_envelope`] can re-render it in
+//! another family's envelope (Anthropic's) by request path. [`ErrorClass`]
+//! is the family-neutral classification those envelopes map from.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use semantic_domain::InvalidSampling;
+use semantic_domain::{InvalidSampling, SamplingParams};
 use semantic_engine::EngineError;
 use serde::Serialize;
 
@@ -23,6 +27,31 @@ pub enum ErrorKind {
     RateLimitError,
     /// Our fault, or the engine is unavailable.
     ServerError,
+}
+
+/// The `code` of a request refused because the engine's queue is full.
+pub const QUEUE_FULL: &str = "queue_full";
+
+/// What went wrong, in no API family's vocabulary. Each envelope maps it to
+/// its own `type` string (OpenAI's are coarser than Anthropic's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// 400-class: the client sent something we cannot or will not process.
+    InvalidRequest,
+    /// 401: missing or wrong credentials.
+    Authentication,
+    /// 403: valid credentials without the right to do this.
+    Permission,
+    /// 404: no such route or resource.
+    NotFound,
+    /// 413: the body is over the limit.
+    TooLarge,
+    /// 429: this client sent too much; slow down.
+    RateLimited,
+    /// 429/503: the server is too busy or unavailable right now; retry later.
+    Overloaded,
+    /// 500-class: our fault.
+    Internal,
 }
 
 /// An error answered to the client: status, envelope fields, optional `Retry-After`.
@@ -65,6 +94,18 @@ impl ApiError {
             code: None,
             retry_after: None,
         }
+    }
+
+    /// An error with any status; the OpenAI `type` follows from it.
+    pub fn from_status(status: StatusCode, message: impl Into<String>) -> Self {
+        let kind = if status == StatusCode::TOO_MANY_REQUESTS {
+            ErrorKind::RateLimitError
+        } else if status.is_server_error() {
+            ErrorKind::ServerError
+        } else {
+            ErrorKind::InvalidRequestError
+        };
+        Self::new(status, kind, message)
     }
 
     /// 400 `invalid_request_error`.
@@ -134,6 +175,24 @@ impl ApiError {
         self
     }
 
+    /// The family-neutral class, from the status (and, for 429, whether the
+    /// engine's queue was full rather than the client over its rate).
+    pub fn class(&self) -> ErrorClass {
+        match self.status {
+            StatusCode::UNAUTHORIZED => ErrorClass::Authentication,
+            StatusCode::FORBIDDEN => ErrorClass::Permission,
+            StatusCode::NOT_FOUND => ErrorClass::NotFound,
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorClass::TooLarge,
+            StatusCode::TOO_MANY_REQUESTS if self.code == Some(QUEUE_FULL) => {
+                ErrorClass::Overloaded
+            }
+            StatusCode::TOO_MANY_REQUESTS => ErrorClass::RateLimited,
+            StatusCode::SERVICE_UNAVAILABLE => ErrorClass::Overloaded,
+            s if s.is_server_error() => ErrorClass::Internal,
+            _ => ErrorClass::InvalidRequest,
+        }
+    }
+
     /// The envelope this error is sent as.
     pub fn envelope(&self) -> ErrorEnvelope<'_> {
         ErrorEnvelope {
@@ -161,6 +220,8 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        // For `error_envelope`, which re-renders it for other API families.
+        response.extensions_mut().insert(self);
         response
     }
 }
@@ -182,11 +243,38 @@ impl MaxTokensField {
     }
 }
 
+/// What a request family calls the fields engine errors point at, so the
+/// `param` of an error names the field the client actually sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParamNames {
+    pub max_tokens: &'static str,
+    pub stop: &'static str,
+}
+
+impl ParamNames {
+    /// Anthropic's Messages API.
+    pub const ANTHROPIC: Self = Self {
+        max_tokens: "max_tokens",
+        stop: "stop_sequences",
+    };
+}
+
+impl From<MaxTokensField> for ParamNames {
+    /// OpenAI: `stop`, and whichever token-limit field the client used.
+    fn from(field: MaxTokensField) -> Self {
+        Self {
+            max_tokens: field.name(),
+            stop: "stop",
+        }
+    }
+}
+
 /// Map an engine refusal to the status a client should see.
 ///
 /// The match is exhaustive on purpose: a new engine error must be classified
 /// here, never fall into a catch-all 500.
-pub fn from_engine(err: EngineError, max_tokens: MaxTokensField) -> ApiError {
+pub fn from_engine(err: EngineError, names: impl Into<ParamNames>) -> ApiError {
+    let names = names.into();
     let message = err.to_string();
     match err {
         EngineError::EmptyPrompt => ApiError::invalid_request(message).with_param("messages"),
@@ -194,10 +282,10 @@ pub fn from_engine(err: EngineError, max_tokens: MaxTokensField) -> ApiError {
             .with_param("messages")
             .with_code("context_length_exceeded"),
         EngineError::MaxTokensTooLarge { .. } => ApiError::invalid_request(message)
-            .with_param(max_tokens.name())
+            .with_param(names.max_tokens)
             .with_code("context_length_exceeded"),
         EngineError::InvalidSampling(bad) => {
-            ApiError::invalid_request(message).with_param(sampling_param(&bad, max_tokens))
+            ApiError::invalid_request(message).with_param(sampling_param(&bad, names))
         }
         EngineError::InvalidToken(_) => ApiError::invalid_request(message).with_param("messages"),
         EngineError::Template(_) => ApiError::invalid_request(message).with_param("messages"),
@@ -208,7 +296,7 @@ pub fn from_engine(err: EngineError, max_tokens: MaxTokensField) -> ApiError {
                 ErrorKind::RateLimitError,
                 message,
             )
-            .with_code("queue_full")
+            .with_code(QUEUE_FULL)
         },
         EngineError::ShuttingDown | EngineError::Stopped => ApiError {
             retry_after: Some(5),
@@ -227,14 +315,25 @@ pub fn from_engine(err: EngineError, max_tokens: MaxTokensField) -> ApiError {
     }
 }
 
-fn sampling_param(bad: &InvalidSampling, max_tokens: MaxTokensField) -> &'static str {
+/// Validate sampling parameters before any tokenization is spent, with the
+/// error's `param` in the family's own field names.
+pub fn check_sampling(
+    params: &SamplingParams,
+    names: impl Into<ParamNames>,
+) -> Result<(), ApiError> {
+    params
+        .validate()
+        .map_err(|e| from_engine(EngineError::InvalidSampling(e), names))
+}
+
+fn sampling_param(bad: &InvalidSampling, names: ParamNames) -> &'static str {
     match bad {
         InvalidSampling::Temperature(_) => "temperature",
         InvalidSampling::TopP(_) => "top_p",
-        InvalidSampling::ZeroMaxTokens => max_tokens.name(),
+        InvalidSampling::ZeroMaxTokens => names.max_tokens,
         InvalidSampling::TooManyStops(_)
         | InvalidSampling::EmptyStop
-        | InvalidSampling::StopTooLong(_) => "stop",
+        | InvalidSampling::StopTooLong(_) => names.stop,
     }
 }
 
@@ -266,6 +365,48 @@ mod tests {
         );
         assert_eq!(zero.status, StatusCode::BAD_REQUEST);
         assert_eq!(zero.param.as_deref(), Some("max_completion_tokens"));
+    }
+
+    #[test]
+    fn classes_follow_status_and_split_queue_full_from_rate_limits() {
+        let queue = from_engine(
+            EngineError::QueueFull { capacity: 1 },
+            MaxTokensField::default(),
+        );
+        assert_eq!(queue.class(), ErrorClass::Overloaded);
+        let limited = ApiError {
+            code: None,
+            ..queue.clone()
+        };
+        assert_eq!(limited.class(), ErrorClass::RateLimited);
+        assert_eq!(
+            ApiError::not_found("GET", "/x").class(),
+            ErrorClass::NotFound
+        );
+        assert_eq!(ApiError::payload_too_large(1).class(), ErrorClass::TooLarge);
+        assert_eq!(ApiError::internal("x").class(), ErrorClass::Internal);
+        let down = from_engine(EngineError::Stopped, MaxTokensField::default());
+        assert_eq!(down.class(), ErrorClass::Overloaded);
+        assert_eq!(
+            ApiError::unsupported_media_type(None).class(),
+            ErrorClass::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn stop_param_follows_the_family() {
+        let bad = || EngineError::InvalidSampling(InvalidSampling::EmptyStop);
+        let openai = from_engine(bad(), MaxTokensField::default());
+        assert_eq!(openai.param.as_deref(), Some("stop"));
+        let anthropic = from_engine(bad(), ParamNames::ANTHROPIC);
+        assert_eq!(anthropic.param.as_deref(), Some("stop_sequences"));
+    }
+
+    #[test]
+    fn the_response_carries_the_error_for_re_rendering() {
+        let response = ApiError::invalid_request("bad").into_response();
+        let carried = response.extensions().get::<ApiError>().unwrap();
+        assert_eq!(carried.message, "bad");
     }
 
     #[test]

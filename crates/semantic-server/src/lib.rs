@@ -1,19 +1,25 @@
-//! The HTTP adapter of `semantic`: an OpenAI-compatible API over an
-//! already-started [`EngineHandle`], served with axum on tokio.
+//! The HTTP adapter of `semantic`: OpenAI- and Anthropic-compatible APIs
+//! over an already-started [`EngineHandle`], served with axum on tokio.
 //!
 //! Layout: [`routes`] holds the route table and middleware; each API family
-//! lives in its own module ([`openai`] now, Anthropic later) with its wire
-//! types, request conversion and handlers; [`agents`] is our extension for
-//! inspecting and evicting agents' KV caches; [`error`], [`extract`] and
-//! [`sse`] are shared by all of them so every family answers errors in one
-//! envelope and streams the same way.
+//! lives in its own module ([`openai`], [`anthropic`]) with its wire types,
+//! request conversion and handlers; [`agents`] is our extension for
+//! inspecting and evicting agents' KV caches. Shared by all families:
+//! [`error`] (one error type), [`error_envelope`] (renders it in the
+//! family's envelope by path), [`extract`] (JSON bodies), [`agent_id`]
+//! (which agent a request names), [`prompt`] (template and tokenize) and
+//! [`sse`] (stream framing).
 
+pub mod agent_id;
 pub mod agents;
+pub mod anthropic;
 pub mod error;
+pub mod error_envelope;
 pub mod extract;
 pub mod health;
 pub mod models;
 pub mod openai;
+pub mod prompt;
 pub mod routes;
 pub mod sse;
 pub mod state;

@@ -2,6 +2,7 @@
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
+use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnRequest, DefaultOnResponse, TraceLayer};
@@ -9,13 +10,19 @@ use tracing::Level;
 
 use crate::error::ApiError;
 use crate::state::SharedState;
-use crate::{agents, health, models, openai};
+use crate::{agents, anthropic, error_envelope, health, models, openai};
 
-/// Every route, with JSON 404/405 answers, the body limit and request tracing.
+/// Every route, with JSON 404/405 answers, the body limit, request tracing
+/// and each API family's error envelope.
 pub fn build(state: SharedState) -> Router {
     let body_limit = state.max_body_bytes;
     Router::new()
         .route("/v1/chat/completions", post(openai::chat::completions))
+        .route("/v1/messages", post(anthropic::messages::create))
+        .route(
+            "/v1/messages/count_tokens",
+            post(anthropic::count_tokens::count),
+        )
         .route("/v1/models", get(models::list))
         .route("/v1/models/{id}", get(models::retrieve))
         .route("/v1/agents", get(agents::list))
@@ -32,6 +39,10 @@ pub fn build(state: SharedState) -> Router {
         // extractors should a route ever use one.
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(trace_layer())
+        // Layers added after this one wrap it and would answer errors it never
+        // sees, in the wrong envelope: add new layers (auth, rate limits)
+        // ABOVE this line, returning `ApiError`. It must stay the outermost.
+        .layer(middleware::from_fn(error_envelope::render))
         .with_state(state)
 }
 

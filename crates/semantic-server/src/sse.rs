@@ -1,5 +1,6 @@
-//! Server-sent events as OpenAI clients expect them: `data: <json>\n\n`
-//! frames, a final `data: [DONE]`, and periodic comments while idle.
+//! Server-sent events for every API family: `data: <json>\n\n` frames and a
+//! final `data: [DONE]` as OpenAI clients expect them, `event: <name>` plus
+//! `data: <json>` frames as Anthropic's do, and periodic comments while idle.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -36,6 +37,20 @@ pub fn json_event<T: Serialize>(value: &T) -> Event {
             tracing::error!(error = %e, "failed to serialize an SSE event");
             Event::default().data(
                 r#"{"error":{"message":"internal error: failed to serialize an event","type":"server_error","param":null,"code":null}}"#,
+            )
+        }
+    }
+}
+
+/// An `event: <name>` + `data: <json>` event (Anthropic's framing).
+pub fn named_event<T: Serialize>(name: &'static str, value: &T) -> Event {
+    match serde_json::to_string(value) {
+        Ok(json) => Event::default().event(name).data(json),
+        // As in `json_event`, but in Anthropic's error event.
+        Err(e) => {
+            tracing::error!(error = %e, event = name, "failed to serialize an SSE event");
+            Event::default().event("error").data(
+                r#"{"type":"error","error":{"type":"api_error","message":"internal error: failed to serialize an event"}}"#,
             )
         }
     }

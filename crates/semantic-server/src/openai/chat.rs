@@ -4,17 +4,16 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use semantic_domain::chat::ChatMessage;
-use semantic_domain::{GenerateRequest, TokenId};
-use semantic_engine::{EngineHandle, GenerationStream};
+use semantic_domain::GenerateRequest;
+use semantic_engine::GenerationStream;
 
 use super::convert;
 use super::stream;
 use super::types::{AssistantMessage, ChatCompletion, ChatCompletionRequest, Choice};
-use crate::error::{from_engine, ApiError, MaxTokensField};
+use crate::error::{from_engine, ApiError};
 use crate::extract::ApiJson;
-use crate::sse;
 use crate::state::{now_unix, SharedState};
+use crate::{prompt, sse};
 
 /// Fields every response (and every chunk) of one completion repeats.
 #[derive(Clone, Debug)]
@@ -34,7 +33,8 @@ pub async fn completions(
 ) -> Result<Response, ApiError> {
     let plan = convert::plan(&state, &headers, request)?;
     let field = plan.max_tokens_field;
-    let prompt = tokenize(&state.engine, plan.messages, field).await?;
+    let conversation = prompt::Conversation::plain(plan.messages);
+    let prompt = prompt::tokenize(&state.engine, conversation, field).await?;
     let generation = state
         .engine
         .submit(GenerateRequest {
@@ -59,25 +59,6 @@ pub async fn completions(
     } else {
         complete(generation, meta).await
     }
-}
-
-/// Render the chat template and tokenize on a blocking thread.
-///
-/// Measured on the test model (2-core machine): about 0.23 ms per KiB of
-/// message text (0.7 ms for 1 KiB, 14 ms for 64 KiB, 230 ms for 1 MiB).
-/// Even a short prompt would hold a runtime worker far longer than tokio's
-/// guideline between awaits, and the hand-off costs only microseconds, so
-/// every prompt goes to the blocking pool.
-async fn tokenize(
-    engine: &EngineHandle,
-    messages: Vec<ChatMessage>,
-    field: MaxTokensField,
-) -> Result<Vec<TokenId>, ApiError> {
-    let engine = engine.clone();
-    tokio::task::spawn_blocking(move || engine.model().tokenize_chat(&messages, None))
-        .await
-        .map_err(|e| ApiError::internal(format!("tokenizer task failed: {e}")))?
-        .map_err(|e| from_engine(e, field))
 }
 
 /// Wait for the whole generation. If the client goes away first, axum drops

@@ -4,19 +4,15 @@
 use axum::http::HeaderMap;
 use semantic_domain::chat::{ChatMessage, Role, ToolCall};
 use semantic_domain::{AgentId, SamplingParams};
-use semantic_engine::EngineError;
 
 use super::types::{
     ChatCompletionRequest, ContentPart, MessageContent, RequestMessage, RequestRole,
     RequestToolCall,
 };
-use crate::error::{from_engine, ApiError, MaxTokensField};
+use crate::agent_id::{self, BodyField};
+use crate::error::{check_sampling, ApiError, MaxTokensField};
 use crate::models;
 use crate::state::AppState;
-
-/// Headers that name the agent; they win over the body's `session_id`
-/// because proxies and SDK wrappers can set them without touching bodies.
-pub const AGENT_HEADERS: [&str; 2] = ["x-agent-id", "x-session-id"];
 
 /// A validated chat request, ready to tokenize and submit.
 #[derive(Debug)]
@@ -43,7 +39,11 @@ pub fn plan(
         ))
         .with_param("n"));
     }
-    let agent = agent(headers, req.session_id.as_deref())?;
+    let session_id = BodyField {
+        param: "session_id",
+        value: req.session_id.as_deref(),
+    };
+    let agent = agent_id::resolve(headers, &[session_id])?;
     let (sampling, max_tokens_field) = sampling(&req)?;
     let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
     Ok(ChatPlan {
@@ -54,25 +54,6 @@ pub fn plan(
         include_usage,
         max_tokens_field,
     })
-}
-
-fn agent(headers: &HeaderMap, body: Option<&str>) -> Result<Option<AgentId>, ApiError> {
-    for name in AGENT_HEADERS {
-        if let Some(value) = headers.get(name) {
-            let raw = value.to_str().map_err(|_| {
-                ApiError::invalid_request(format!("header {name} must be visible ASCII"))
-            })?;
-            return AgentId::parse(raw)
-                .map(Some)
-                .map_err(|e| ApiError::invalid_request(format!("invalid {name} header: {e}")));
-        }
-    }
-    body.map(|raw| {
-        AgentId::parse(raw).map_err(|e| {
-            ApiError::invalid_request(format!("invalid session_id: {e}")).with_param("session_id")
-        })
-    })
-    .transpose()
 }
 
 /// Sampling parameters with OpenAI defaults (temperature 1, top_p 1),
@@ -91,9 +72,7 @@ fn sampling(req: &ChatCompletionRequest) -> Result<(SamplingParams, MaxTokensFie
         stop: req.stop.as_ref().map(|s| s.0.clone()).unwrap_or_default(),
         ..defaults
     };
-    params
-        .validate()
-        .map_err(|e| from_engine(EngineError::InvalidSampling(e), field))?;
+    check_sampling(&params, field)?;
     Ok((params, field))
 }
 

@@ -1,0 +1,568 @@
+//! Turning an Anthropic Messages request into what the engine takes,
+//! rejecting what we do not support with a message and a `param` (the
+//! block's path, e.g. `messages[1].content[0].type`) that point at it.
+
+use std::collections::HashMap;
+
+use axum::http::HeaderMap;
+use semantic_domain::chat::{ChatMessage, ToolCall};
+use semantic_domain::{AgentId, SamplingParams};
+use serde_json::{json, Value};
+
+use super::types::{
+    ContentBlock, InputMessage, InputRole, MessageContent, MessagesRequest, SystemPrompt,
+    ToolChoice, ToolChoiceKind, ToolSpec,
+};
+use crate::agent_id::{self, BodyField};
+use crate::error::{check_sampling, ApiError, ParamNames};
+use crate::models;
+use crate::prompt::Conversation;
+use crate::state::AppState;
+
+/// Text blocks of one message are joined with a blank line: Anthropic
+/// clients use blocks as separate paragraphs (reminders, then the prompt).
+const BLOCK_SEPARATOR: &str = "\n\n";
+
+/// A validated `/v1/messages` request, ready to tokenize and submit.
+#[derive(Debug)]
+pub struct MessagesPlan {
+    pub conversation: Conversation,
+    pub sampling: SamplingParams,
+    pub agent: Option<AgentId>,
+    pub stream: bool,
+}
+
+/// Validate everything that does not need the tokenizer.
+pub fn plan(
+    state: &AppState,
+    headers: &HeaderMap,
+    req: MessagesRequest,
+) -> Result<MessagesPlan, ApiError> {
+    models::resolve(state, &req.model)?;
+    let sampling = sampling(&req)?;
+    let agent = agent(headers, &req)?;
+    let stream = req.stream.unwrap_or(false);
+    Ok(MessagesPlan {
+        conversation: prompt_of(req)?,
+        sampling,
+        agent,
+        stream,
+    })
+}
+
+/// The prompt part of a request (model, system, messages, tools), which
+/// `count_tokens` and `/v1/messages` share.
+pub fn conversation(state: &AppState, req: MessagesRequest) -> Result<Conversation, ApiError> {
+    models::resolve(state, &req.model)?;
+    prompt_of(req)
+}
+
+fn prompt_of(req: MessagesRequest) -> Result<Conversation, ApiError> {
+    let tools = tools(req.tools, req.tool_choice)?;
+    let (messages, prefill) = messages(req.system, req.messages)?;
+    Ok(Conversation {
+        messages,
+        tools,
+        prefill,
+    })
+}
+
+/// `X-Agent-ID` > `X-Session-ID` > `metadata.session_id` > `metadata.user_id`.
+fn agent(headers: &HeaderMap, req: &MessagesRequest) -> Result<Option<AgentId>, ApiError> {
+    let metadata = req.metadata.as_ref();
+    let body = [
+        BodyField {
+            param: "metadata.session_id",
+            value: metadata.and_then(|m| m.session_id.as_deref()),
+        },
+        BodyField {
+            param: "metadata.user_id",
+            value: metadata.and_then(|m| m.user_id.as_deref()),
+        },
+    ];
+    agent_id::resolve(headers, &body)
+}
+
+/// Anthropic defaults (temperature 1, no top-p/top-k) and its temperature
+/// range 0..=1; `max_tokens` is required.
+fn sampling(req: &MessagesRequest) -> Result<SamplingParams, ApiError> {
+    let Some(max_tokens) = req.max_tokens else {
+        return Err(
+            ApiError::invalid_request("max_tokens: field required").with_param("max_tokens")
+        );
+    };
+    if let Some(t) = req.temperature.filter(|t| !(0.0..=1.0).contains(t)) {
+        return Err(ApiError::invalid_request(format!(
+            "temperature must be between 0 and 1, got {t}"
+        ))
+        .with_param("temperature"));
+    }
+    let defaults = SamplingParams::default();
+    let params = SamplingParams {
+        temperature: req.temperature.unwrap_or(defaults.temperature),
+        top_p: req.top_p.unwrap_or(defaults.top_p),
+        top_k: req.top_k.unwrap_or(defaults.top_k),
+        max_tokens: Some(max_tokens),
+        stop: req.stop_sequences.clone().unwrap_or_default(),
+        ..defaults
+    };
+    check_sampling(&params, ParamNames::ANTHROPIC)?;
+    Ok(params)
+}
+
+/// The system prompt first, then every message; a trailing assistant
+/// message becomes the prefill the reply continues.
+fn messages(
+    system: Option<SystemPrompt>,
+    raw: Vec<InputMessage>,
+) -> Result<(Vec<ChatMessage>, Option<String>), ApiError> {
+    check_roles(&raw)?;
+    let mut out = Vec::with_capacity(raw.len() + 1);
+    if let Some(text) = system.map(system_text).transpose()? {
+        // An empty system prompt means none: the template's default applies.
+        if !text.is_empty() {
+            out.push(ChatMessage::system(text));
+        }
+    }
+    let last = raw.len() - 1;
+    let mut prefill = None;
+    let mut tool_names = HashMap::new();
+    for (i, m) in raw.into_iter().enumerate() {
+        let param = format!("messages[{i}].content");
+        match m.role {
+            InputRole::User => user_messages(&param, m.content, &tool_names, &mut out)?,
+            InputRole::Assistant => {
+                let message = assistant_message(&param, m.content, &mut tool_names)?;
+                if i == last && message.tool_calls.is_empty() {
+                    prefill = Some(message.content);
+                } else {
+                    out.push(message);
+                }
+            }
+        }
+    }
+    Ok((out, prefill))
+}
+
+/// At least one message, and the first from the user (as Anthropic requires).
+fn check_roles(raw: &[InputMessage]) -> Result<(), ApiError> {
+    match raw.first() {
+        None => Err(
+            ApiError::invalid_request("messages must contain at least one message")
+                .with_param("messages"),
+        ),
+        Some(first) if first.role != InputRole::User => Err(ApiError::invalid_request(
+            "the first message must have role \"user\"",
+        )
+        .with_param("messages[0].role")),
+        Some(_) => Ok(()),
+    }
+}
+
+fn system_text(system: SystemPrompt) -> Result<String, ApiError> {
+    match system.0 {
+        MessageContent::Text(text) => Ok(text),
+        MessageContent::Blocks(blocks) => {
+            let mut texts = Vec::with_capacity(blocks.len());
+            for (j, block) in blocks.into_iter().enumerate() {
+                let param = format!("system[{j}]");
+                if block.kind != "text" {
+                    return Err(unsupported(&param, &block.kind, "the system prompt"));
+                }
+                texts.push(block_text(&param, block)?);
+            }
+            Ok(texts.join(BLOCK_SEPARATOR))
+        }
+    }
+}
+
+/// A user turn: its `tool_result` blocks as tool messages (they answer the
+/// previous assistant turn, so they come first), then its text, if any.
+fn user_messages(
+    param: &str,
+    content: MessageContent,
+    tool_names: &HashMap<String, String>,
+    out: &mut Vec<ChatMessage>,
+) -> Result<(), ApiError> {
+    let blocks = match content {
+        MessageContent::Text(text) => {
+            out.push(ChatMessage::user(text));
+            return Ok(());
+        }
+        MessageContent::Blocks(blocks) => blocks,
+    };
+    let mut texts = Vec::new();
+    let mut results = 0;
+    for (j, block) in blocks.into_iter().enumerate() {
+        let param = format!("{param}[{j}]");
+        match block.kind.as_str() {
+            "text" => texts.push(block_text(&param, block)?),
+            "tool_result" => {
+                out.push(tool_result(&param, block, tool_names)?);
+                results += 1;
+            }
+            other => return Err(unsupported(&param, other, "a user message")),
+        }
+    }
+    if !texts.is_empty() || results == 0 {
+        out.push(ChatMessage::user(texts.join(BLOCK_SEPARATOR)));
+    }
+    Ok(())
+}
+
+/// An assistant turn: its text, and its `tool_use` blocks as tool calls.
+/// Earlier turns' thinking blocks are dropped, as Anthropic does.
+fn assistant_message(
+    param: &str,
+    content: MessageContent,
+    tool_names: &mut HashMap<String, String>,
+) -> Result<ChatMessage, ApiError> {
+    let blocks = match content {
+        MessageContent::Text(text) => return Ok(ChatMessage::assistant(text)),
+        MessageContent::Blocks(blocks) => blocks,
+    };
+    let mut texts = Vec::new();
+    let mut calls = Vec::new();
+    for (j, block) in blocks.into_iter().enumerate() {
+        let param = format!("{param}[{j}]");
+        match block.kind.as_str() {
+            "text" => texts.push(block_text(&param, block)?),
+            "tool_use" => {
+                let call = tool_use(&param, block)?;
+                tool_names.insert(call.id.clone(), call.name.clone());
+                calls.push(call);
+            }
+            "thinking" | "redacted_thinking" => {}
+            other => return Err(unsupported(&param, other, "an assistant message")),
+        }
+    }
+    Ok(ChatMessage {
+        tool_calls: calls,
+        ..ChatMessage::assistant(texts.join(BLOCK_SEPARATOR))
+    })
+}
+
+fn block_text(param: &str, block: ContentBlock) -> Result<String, ApiError> {
+    block.text.ok_or_else(|| {
+        ApiError::invalid_request("a text block needs a \"text\" string")
+            .with_param(format!("{param}.text"))
+    })
+}
+
+fn tool_use(param: &str, block: ContentBlock) -> Result<ToolCall, ApiError> {
+    let (Some(id), Some(name)) = (block.id, block.name) else {
+        return Err(ApiError::invalid_request(
+            "a tool_use block needs \"id\" and \"name\" strings",
+        )
+        .with_param(param.to_owned()));
+    };
+    Ok(ToolCall {
+        id,
+        name,
+        arguments: block.input.unwrap_or_else(|| json!({})),
+    })
+}
+
+/// A tool message answering `tool_use_id`, named after the tool that was
+/// called when the history shows it (some templates print the name).
+fn tool_result(
+    param: &str,
+    block: ContentBlock,
+    tool_names: &HashMap<String, String>,
+) -> Result<ChatMessage, ApiError> {
+    let Some(id) = block.tool_use_id else {
+        return Err(ApiError::invalid_request(
+            "a tool_result block needs a \"tool_use_id\" string",
+        )
+        .with_param(format!("{param}.tool_use_id")));
+    };
+    let text = tool_result_text(&format!("{param}.content"), block.content)?;
+    Ok(ChatMessage {
+        name: tool_names.get(&id).cloned(),
+        ..ChatMessage::tool(id, text)
+    })
+}
+
+/// A tool result's content: absent, a string, or an array of text blocks.
+fn tool_result_text(param: &str, content: Option<Value>) -> Result<String, ApiError> {
+    let items = match content {
+        None | Some(Value::Null) => return Ok(String::new()),
+        Some(Value::String(text)) => return Ok(text),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            return Err(ApiError::invalid_request(
+                "tool_result content must be a string or an array of text blocks",
+            )
+            .with_param(param.to_owned()))
+        }
+    };
+    let mut texts = Vec::with_capacity(items.len());
+    for (k, item) in items.iter().enumerate() {
+        let param = format!("{param}[{k}]");
+        match item.get("type").and_then(Value::as_str) {
+            Some("text") => match item.get("text").and_then(Value::as_str) {
+                Some(text) => texts.push(text.to_owned()),
+                None => {
+                    return Err(
+                        ApiError::invalid_request("a text block needs a \"text\" string")
+                            .with_param(format!("{param}.text")),
+                    )
+                }
+            },
+            kind => {
+                return Err(unsupported(
+                    &param,
+                    kind.unwrap_or("(none)"),
+                    "a tool result",
+                ))
+            }
+        }
+    }
+    Ok(texts.join(BLOCK_SEPARATOR))
+}
+
+/// A content block type we cannot use here; images and documents get the
+/// reason (the model reads text only).
+fn unsupported(param: &str, kind: &str, place: &str) -> ApiError {
+    let why = match kind {
+        "image" | "document" => "the loaded model reads text only".to_owned(),
+        _ => format!("{place} may hold only the block types documented in docs/api.md"),
+    };
+    ApiError::invalid_request(format!(
+        "content block type {kind:?} is not supported in {place}: {why}"
+    ))
+    .with_param(format!("{param}.type"))
+}
+
+/// Validate `tools` and `tool_choice`; the specs go to the chat template in
+/// the OpenAI function shape HF templates read.
+// Tool-use output: see tools branch (`tool_choice` will steer generation).
+fn tools(
+    specs: Option<Vec<ToolSpec>>,
+    choice: Option<ToolChoice>,
+) -> Result<Option<Vec<Value>>, ApiError> {
+    let specs = specs.unwrap_or_default();
+    let mut names: Vec<&str> = Vec::with_capacity(specs.len());
+    for (i, spec) in specs.iter().enumerate() {
+        check_tool(i, spec, &names)?;
+        names.push(&spec.name);
+    }
+    if let Some(choice) = choice {
+        check_tool_choice(&choice, &names)?;
+    }
+    let functions: Vec<Value> = specs.into_iter().map(function_spec).collect();
+    Ok((!functions.is_empty()).then_some(functions))
+}
+
+fn check_tool(i: usize, spec: &ToolSpec, earlier: &[&str]) -> Result<(), ApiError> {
+    if let Some(kind) = spec.kind.as_deref().filter(|k| *k != "custom") {
+        return Err(ApiError::invalid_request(format!(
+            "tool type {kind:?} is not supported; only client tools (type \"custom\" or absent) are"
+        ))
+        .with_param(format!("tools[{i}].type")));
+    }
+    let name = &spec.name;
+    let valid = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !valid {
+        return Err(ApiError::invalid_request(format!(
+            "tool name {name:?} must match ^[a-zA-Z0-9_-]{{1,64}}$"
+        ))
+        .with_param(format!("tools[{i}].name")));
+    }
+    if earlier.contains(&name.as_str()) {
+        return Err(
+            ApiError::invalid_request(format!("tool name {name:?} is used twice"))
+                .with_param(format!("tools[{i}].name")),
+        );
+    }
+    match &spec.input_schema {
+        Some(Value::Object(_)) => Ok(()),
+        Some(_) => Err(
+            ApiError::invalid_request("input_schema must be a JSON Schema object")
+                .with_param(format!("tools[{i}].input_schema")),
+        ),
+        None => Err(
+            ApiError::invalid_request(format!("tools[{i}].input_schema: field required"))
+                .with_param(format!("tools[{i}].input_schema")),
+        ),
+    }
+}
+
+fn check_tool_choice(choice: &ToolChoice, names: &[&str]) -> Result<(), ApiError> {
+    let needs_tools = matches!(choice.kind, ToolChoiceKind::Any | ToolChoiceKind::Tool);
+    if needs_tools && names.is_empty() {
+        return Err(
+            ApiError::invalid_request("tool_choice \"any\" or \"tool\" requires tools")
+                .with_param("tool_choice.type"),
+        );
+    }
+    if choice.kind != ToolChoiceKind::Tool {
+        return Ok(());
+    }
+    match choice.name.as_deref() {
+        Some(name) if names.contains(&name) => Ok(()),
+        Some(name) => Err(ApiError::invalid_request(format!(
+            "tool_choice names {name:?}, which is not among tools {names:?}"
+        ))
+        .with_param("tool_choice.name")),
+        None => Err(ApiError::invalid_request(
+            "tool_choice.name: field required when type is \"tool\"",
+        )
+        .with_param("tool_choice.name")),
+    }
+}
+
+/// `{name, description, input_schema}` as `{"type":"function","function":{...}}`.
+fn function_spec(spec: ToolSpec) -> Value {
+    json!({
+        "type": "function",
+        "function": {
+            "name": spec.name,
+            "description": spec.description.unwrap_or_default(),
+            "parameters": spec.input_schema.unwrap_or_else(|| json!({})),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::parse;
+
+    fn convert(body: &str) -> Result<(Vec<ChatMessage>, Option<String>), ApiError> {
+        let req: MessagesRequest = parse(body.as_bytes())?;
+        messages(req.system, req.messages)
+    }
+
+    fn param_of(body: &str) -> String {
+        convert(body).unwrap_err().param.unwrap_or_default()
+    }
+
+    #[test]
+    fn system_blocks_and_text_blocks_become_plain_messages() {
+        let (m, prefill) = convert(
+            r#"{"model":"default","system":[{"type":"text","text":"be"},{"type":"text","text":"brief"}],
+            "messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b","cache_control":{"type":"ephemeral"}}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            m,
+            vec![
+                ChatMessage::system("be\n\nbrief"),
+                ChatMessage::user("a\n\nb")
+            ]
+        );
+        assert_eq!(prefill, None);
+    }
+
+    #[test]
+    fn tool_use_and_tool_result_map_to_tool_calls_and_tool_messages() {
+        let (m, _) = convert(
+            r#"{"model":"default","messages":[
+            {"role":"user","content":"weather?"},
+            {"role":"assistant","content":[{"type":"thinking","thinking":"hm","signature":"s"},{"type":"text","text":"checking"},
+              {"type":"tool_use","id":"tu_1","name":"get_weather","input":{"city":"Paris"}}]},
+            {"role":"user","content":[{"type":"tool_result","tool_use_id":"tu_1","content":[{"type":"text","text":"sunny"}]},
+              {"type":"text","text":"thanks"}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(m.len(), 4, "{m:?}");
+        assert_eq!(m[1].content, "checking");
+        assert_eq!(m[1].tool_calls[0].name, "get_weather");
+        assert_eq!(m[1].tool_calls[0].arguments, json!({"city": "Paris"}));
+        let mut result = ChatMessage::tool("tu_1", "sunny");
+        result.name = Some("get_weather".into());
+        assert_eq!(m[2], result);
+        assert_eq!(m[3], ChatMessage::user("thanks"));
+    }
+
+    #[test]
+    fn a_trailing_assistant_message_is_the_prefill() {
+        let (m, prefill) = convert(
+            r#"{"model":"default","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"Hello"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(m, vec![ChatMessage::user("hi")]);
+        assert_eq!(prefill.as_deref(), Some("Hello"));
+    }
+
+    #[test]
+    fn unsupported_blocks_and_roles_are_rejected_with_their_path() {
+        let image = r#"{"model":"default","messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"},
+            {"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"x"}}]}]}"#;
+        assert_eq!(param_of(image), "messages[2].content[0].type");
+        assert!(convert(image).unwrap_err().message.contains("text only"));
+        let nested = r#"{"model":"default","messages":[{"role":"user","content":[
+            {"type":"tool_result","tool_use_id":"t","content":[{"type":"document","source":{}}]}]}]}"#;
+        assert_eq!(param_of(nested), "messages[0].content[0].content[0].type");
+        let first = r#"{"model":"default","messages":[{"role":"assistant","content":"x"}]}"#;
+        assert_eq!(param_of(first), "messages[0].role");
+        assert_eq!(param_of(r#"{"model":"default","messages":[]}"#), "messages");
+        let system = r#"{"model":"default","system":[{"type":"image"}],"messages":[{"role":"user","content":"x"}]}"#;
+        assert_eq!(param_of(system), "system[0].type");
+    }
+
+    fn tools_of(body: &str) -> Result<Option<Vec<Value>>, ApiError> {
+        let req: MessagesRequest = parse(body.as_bytes())?;
+        tools(req.tools, req.tool_choice)
+    }
+
+    #[test]
+    fn tools_become_function_specs_and_tool_choice_is_checked() {
+        let base = r#"{"model":"default","messages":[],"tools":[{"name":"get_weather","description":"d","input_schema":{"type":"object"}}]"#;
+        let specs = tools_of(&format!("{base}}}")).unwrap().unwrap();
+        assert_eq!(
+            specs[0],
+            json!({"type":"function","function":{"name":"get_weather","description":"d","parameters":{"type":"object"}}})
+        );
+        let ok = format!(r#"{base},"tool_choice":{{"type":"tool","name":"get_weather"}}}}"#);
+        assert!(tools_of(&ok).is_ok());
+        let unknown = format!(r#"{base},"tool_choice":{{"type":"tool","name":"nope"}}}}"#);
+        let e = tools_of(&unknown).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("tool_choice.name"));
+        let any = r#"{"model":"default","messages":[],"tool_choice":{"type":"any"}}"#;
+        assert_eq!(
+            tools_of(any).unwrap_err().param.as_deref(),
+            Some("tool_choice.type")
+        );
+        let no_schema = r#"{"model":"default","messages":[],"tools":[{"name":"f"}]}"#;
+        assert_eq!(
+            tools_of(no_schema).unwrap_err().param.as_deref(),
+            Some("tools[0].input_schema")
+        );
+        let bad_name =
+            r#"{"model":"default","messages":[],"tools":[{"name":"a b","input_schema":{}}]}"#;
+        assert_eq!(
+            tools_of(bad_name).unwrap_err().param.as_deref(),
+            Some("tools[0].name")
+        );
+    }
+
+    #[test]
+    fn max_tokens_is_required_and_temperature_stops_at_one() {
+        let req: MessagesRequest =
+            parse(br#"{"model":"default","messages":[{"role":"user","content":"x"}]}"#).unwrap();
+        let e = sampling(&req).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("max_tokens"));
+        assert!(e.message.contains("field required"), "{}", e.message);
+        let req: MessagesRequest = parse(
+            br#"{"model":"default","max_tokens":5,"temperature":1.5,"messages":[{"role":"user","content":"x"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            sampling(&req).unwrap_err().param.as_deref(),
+            Some("temperature")
+        );
+        let req: MessagesRequest = parse(
+            br#"{"model":"default","max_tokens":5,"stop_sequences":[""],"messages":[{"role":"user","content":"x"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            sampling(&req).unwrap_err().param.as_deref(),
+            Some("stop_sequences")
+        );
+    }
+}

@@ -17,6 +17,7 @@ pub mod openai;
 pub mod routes;
 pub mod sse;
 pub mod state;
+pub mod telemetry;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -221,6 +221,7 @@ impl DiskStore {
         let dest = layout::quarantine_path(&self.root, &self.prefix, path, now_ms);
         fs::rename(path, &dest).map_err(|e| StoreError::io("move into quarantine", path, e))?;
         self.quarantined.fetch_add(1, Ordering::Relaxed);
+        crate::telemetry::quarantined();
         let note = format!(
             "reason: {reason}\noriginal: {}\nquarantined_unix_ms: {now_ms}\n",
             path.display()

@@ -94,7 +94,7 @@ async fn serve(cache: &std::path::Path, otlp: &str, protocol: &str) -> Server {
         // Export every 100 ms instead of every 5 s.
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::null())
         .spawn()
         .expect("semantic serve starts");
     let server = Server { child, port };
@@ -106,6 +106,22 @@ async fn serve(cache: &std::path::Path, otlp: &str, protocol: &str) -> Server {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     server
+}
+
+/// The received tree, for `--nocapture` readers.
+fn print_tree(spans: &HashMap<String, Span>) {
+    let mut sorted: Vec<&Span> = spans.values().collect();
+    sorted.sort_by_key(|s| s.start_time_unix_nano);
+    for s in sorted {
+        let ms = (s.end_time_unix_nano - s.start_time_unix_nano) as f64 / 1e6;
+        println!(
+            "{:<22} trace={} span={} parent={} {ms:.2} ms",
+            s.name,
+            hex(&s.trace_id),
+            hex(&s.span_id),
+            hex(&s.parent_span_id)
+        );
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -161,6 +177,7 @@ async fn a_traced_request_exports_its_span_tree() {
         s.contains_key("http request") && PHASES.iter().all(|p| s.contains_key(*p))
     })
     .await;
+    print_tree(&spans);
     let request = &spans["http request"];
     assert_eq!(hex(&request.parent_span_id), CALLER_SPAN);
     let attribute = |span: &Span, key: &str| {

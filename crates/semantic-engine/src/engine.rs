@@ -408,6 +408,7 @@ fn engine_thread(
         kv_type = %config.kv_type,
         "engine ready"
     );
+    telemetry::register();
     let mut gauges = EngineGauges::new();
     'run: loop {
         counters.heartbeat.beat();

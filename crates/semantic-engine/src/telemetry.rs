@@ -32,6 +32,14 @@ pub fn queue_depth(depth: usize) {
     metrics::gauge!(QUEUE_DEPTH).set(depth as f64);
 }
 
+/// Series that alerts read with `rate()` exist from start-up, at 0.
+pub fn register() {
+    for (from, to) in [("hot", "warm"), ("warm", "disk"), ("warm", "dropped")] {
+        metrics::counter!(EVICTIONS, "from" => from, "to" => to).increment(0);
+    }
+    queue_depth(0);
+}
+
 /// A tier move of `count` agents' caches, e.g. hot → warm.
 pub fn evicted(from: &'static str, to: &'static str, count: usize) {
     if count > 0 {

@@ -17,6 +17,11 @@ pub fn loaded(took: Duration) {
     metrics::histogram!(LOAD_DURATION).record(took.as_secs_f64());
 }
 
+/// The corrupt-file counter exists from start-up, at 0, for alerts.
+pub fn register() {
+    metrics::counter!(CORRUPT).increment(0);
+}
+
 /// One unusable file moved to quarantine.
 pub fn quarantined() {
     metrics::counter!(CORRUPT).increment(1);

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::engine_options::EngineOptions;
 
@@ -76,6 +76,35 @@ pub struct ServeArgs {
     pub cache_dir: Option<PathBuf>,
     #[command(flatten)]
     pub engine: EngineOptions,
+    #[command(flatten)]
+    pub trace: TraceArgs,
+}
+
+/// OpenTelemetry trace export; off unless an endpoint is given.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TraceArgs {
+    /// Export request traces over OTLP to this collector (e.g.
+    /// http://127.0.0.1:4318 for HTTP, http://127.0.0.1:4317 for gRPC).
+    /// Falls back to OTEL_EXPORTER_OTLP_ENDPOINT; neither set: no traces.
+    #[arg(long, env = "SEMANTIC_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// OTLP transport: protobuf over HTTP, or gRPC.
+    #[arg(long, value_enum, default_value_t = OtlpProtocol::Http, env = "SEMANTIC_OTLP_PROTOCOL")]
+    pub otlp_protocol: OtlpProtocol,
+    /// Fraction of new traces exported, 0 to 1; a caller's `traceparent`
+    /// decides for its own trace.
+    #[arg(long, default_value_t = 1.0, env = "SEMANTIC_TRACE_SAMPLE_RATIO")]
+    pub trace_sample_ratio: f64,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// OTLP/HTTP with protobuf bodies (collector port 4318).
+    #[default]
+    #[value(alias = "http/protobuf")]
+    Http,
+    /// OTLP/gRPC (collector port 4317).
+    Grpc,
 }
 
 #[derive(Subcommand, Debug)]

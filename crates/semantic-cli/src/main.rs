@@ -7,13 +7,26 @@ mod engine_options;
 mod logging;
 mod model_path;
 mod openai_client;
+mod otel;
 mod progress;
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
-    logging::init(cli.log_level.as_deref());
+    let traces = match &cli.command {
+        cli::Command::Serve(args) => otel::TraceExport::start(&args.trace),
+        _ => Ok(None),
+    };
+    let (_export, trace_layer) = match traces {
+        Ok(Some((export, layer))) => (Some(export), Some(layer)),
+        Ok(None) => (None, None),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    logging::init(cli.log_level.as_deref(), trace_layer);
     match commands::run(cli.command) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

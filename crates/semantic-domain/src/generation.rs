@@ -77,8 +77,13 @@ pub struct Usage {
 /// Where the time of one generation went, in seconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Timings {
-    /// Submitted until first scheduled.
+    /// Submitted until first scheduled (admitted with its KV in place).
     pub queue: f64,
+    /// The last part of `queue`: finding and restoring the reused KV at
+    /// admission (hot cells taken over, a warm or disk state restored, a
+    /// shared prefix copied). Reading an agent's file happens earlier, while
+    /// the request waits, on the loader thread.
+    pub restore: f64,
     /// Submitted until the first token was sampled.
     pub first_token: f64,
     /// Submitted until finished.

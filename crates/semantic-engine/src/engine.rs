@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use semantic_domain::block_pool::BlockPool;
 use semantic_domain::persistence::{AgentPersistence, LoadResult};
@@ -24,6 +25,7 @@ use crate::model::LoadedModel;
 use crate::scheduler::{Scheduler, SchedulerLimits, StepReport};
 use crate::sequence::Sequence;
 use crate::stream::GenerationStream;
+use crate::telemetry::{self, EngineGauges, Heartbeat};
 use crate::{EngineConfig, EngineError};
 
 /// A point-in-time view of the engine, answered by the engine thread.
@@ -47,7 +49,13 @@ pub struct EngineCounters {
     pub steps: AtomicU64,
     pub batch_tokens: AtomicU64,
     pub sampled_tokens: AtomicU64,
+    /// Beaten by the engine thread at every loop iteration, and at least
+    /// every [`IDLE_BEAT`] while idle.
+    pub heartbeat: Heartbeat,
 }
+
+/// How often an idle engine thread wakes to beat its heartbeat.
+pub const IDLE_BEAT: Duration = Duration::from_secs(1);
 
 enum Command {
     Submit(Box<Sequence>),
@@ -77,6 +85,7 @@ struct Shared {
     model: Arc<LoadedModel>,
     config: EngineConfig,
     counters: Arc<EngineCounters>,
+    model_load: Duration,
     accepting: AtomicBool,
     next_id: AtomicU64,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -117,7 +126,9 @@ impl EngineHandle {
         progress: impl FnMut(f32) + 'static,
     ) -> Result<Self, EngineError> {
         config.validate()?;
+        let loading = Instant::now();
         let model = Arc::new(LoadedModel::load(&config.model_path, progress)?);
+        let model_load = loading.elapsed();
         config.apply_kv_budget(&model.info().kv_geometry)?;
         let counters = Arc::new(EngineCounters::default());
         let (tx, rx) = mpsc::channel();
@@ -146,6 +157,7 @@ impl EngineHandle {
                 model,
                 config,
                 counters,
+                model_load,
                 accepting: AtomicBool::new(true),
                 next_id: AtomicU64::new(1),
                 thread: Mutex::new(Some(thread)),
@@ -165,6 +177,18 @@ impl EngineHandle {
         &self.shared.counters
     }
 
+    /// How long loading the model file took.
+    pub fn model_load_duration(&self) -> Duration {
+        self.shared.model_load
+    }
+
+    /// Time since the engine thread last completed a loop iteration (a
+    /// step, a command, or an idle wake-up every [`IDLE_BEAT`]). Grows
+    /// without bound when the thread is stuck or gone.
+    pub fn heartbeat_age(&self) -> Duration {
+        self.shared.counters.heartbeat.age()
+    }
+
     /// Most positions one sequence may use: the smaller of the model's
     /// training context and the engine's KV capacity.
     pub fn context_window(&self) -> u32 {
@@ -180,20 +204,30 @@ impl EngineHandle {
             return Err(EngineError::ShuttingDown);
         }
         let capacity = self.shared.config.queue_capacity;
-        if self.shared.counters.queued.fetch_add(1, Ordering::SeqCst) >= capacity {
+        let depth = self.shared.counters.queued.fetch_add(1, Ordering::SeqCst);
+        if depth >= capacity {
             self.shared.counters.queued.fetch_sub(1, Ordering::SeqCst);
             return Err(EngineError::QueueFull { capacity });
         }
+        telemetry::queue_depth(depth + 1);
         let id = RequestId(self.shared.next_id.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = tokio_mpsc::unbounded_channel();
         let window = self.context_window() as usize;
-        let seq = Sequence::new(id, request.prompt, request.sampling, window, tx)
+        let (persisted, persist_report) = match request.agent {
+            Some(_) => {
+                let (tx, rx) = oneshot::channel();
+                (Some(rx), Some(tx))
+            }
+            None => (None, None),
+        };
+        let mut seq = Sequence::new(id, request.prompt, request.sampling, window, tx)
             .with_agent(request.agent);
+        seq.persist_report = persist_report;
         if self.send(Command::Submit(Box::new(seq))).is_err() {
             self.shared.counters.queued.fetch_sub(1, Ordering::SeqCst);
             return Err(EngineError::Stopped);
         }
-        Ok(GenerationStream::new(id, rx))
+        Ok(GenerationStream::new(id, rx, persisted))
     }
 
     fn validate(&self, request: &GenerateRequest) -> Result<(), EngineError> {
@@ -358,7 +392,8 @@ fn engine_thread(
     let mut scheduler = scheduler
         .with_tiers(config.warm_budget_bytes, tiers.persistence.clone(), loader)
         .on_dequeue(Box::new(move || {
-            queue.queued.fetch_sub(1, Ordering::SeqCst);
+            let depth = queue.queued.fetch_sub(1, Ordering::SeqCst);
+            telemetry::queue_depth(depth.saturating_sub(1));
         }));
     let counters = counters.as_ref();
     if let Some(persistence) = &tiers.persistence {
@@ -373,7 +408,10 @@ fn engine_thread(
         kv_type = %config.kv_type,
         "engine ready"
     );
+    telemetry::register();
+    let mut gauges = EngineGauges::new();
     'run: loop {
+        counters.heartbeat.beat();
         // Idle with unsaved turns: save one, unless work is waiting.
         while scheduler.is_idle() && scheduler.has_unsaved() {
             match commands.try_recv() {
@@ -384,15 +422,19 @@ fn engine_thread(
                 }
                 Err(_) => scheduler.persist_one(),
             }
+            counters.heartbeat.beat();
         }
         if scheduler.is_idle() {
-            match commands.recv() {
+            publish_gauges(&scheduler, &mut gauges, true);
+            // Wake up now and then to beat: an idle engine is alive.
+            match commands.recv_timeout(IDLE_BEAT) {
                 Ok(cmd) => {
                     if !handle(cmd, &mut scheduler, counters) {
                         break;
                     }
                 }
-                Err(_) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
         let mut stop = false;
@@ -404,6 +446,8 @@ fn engine_thread(
         }
         let report = scheduler.step();
         publish(&mut scheduler, counters, report);
+        gauges.step(report.batch_tokens, report.sampled);
+        publish_gauges(&scheduler, &mut gauges, false);
         if report.batch_tokens == 0 && !scheduler.is_idle() {
             // Everything waiting is blocked (on a file being read, or on a
             // busy agent): sleep until a command arrives, polling now and
@@ -423,6 +467,17 @@ fn engine_thread(
     scheduler.abort_all("the engine shut down before this request finished");
     counters.queued.store(0, Ordering::SeqCst);
     counters.running.store(0, Ordering::SeqCst);
+    telemetry::queue_depth(0);
+    publish_gauges(&scheduler, &mut gauges, true);
+}
+
+fn publish_gauges(scheduler: &Scheduler<LlamaCompute<'_>>, gauges: &mut EngineGauges, idle: bool) {
+    gauges.publish(
+        scheduler.running(),
+        scheduler.pool(),
+        scheduler.agents(),
+        idle,
+    );
 }
 
 fn build_scheduler<'m>(

@@ -19,6 +19,7 @@ pub mod scheduler;
 mod sequence;
 pub mod stream;
 pub mod system_info;
+pub mod telemetry;
 
 pub use agent_cache::AgentInfo;
 pub use config::EngineConfig;
@@ -26,4 +27,4 @@ pub use engine::{EngineHandle, EngineSnapshot};
 pub use error::EngineError;
 pub use model::{LoadedModel, ModelInfo};
 pub use scheduler::EvictTarget;
-pub use stream::{Completion, GenerationStream};
+pub use stream::{Completion, FinishHook, GenerationStream, PersistReport};

@@ -273,9 +273,10 @@ impl<B: ComputeBackend> Scheduler<B> {
                 self.waiting.push_front(seq);
                 return;
             }
+            let placing = Instant::now();
             if self.place(&mut seq) {
                 self.note_dequeued(&mut seq);
-                seq.scheduled.get_or_insert_with(Instant::now);
+                seq.admitted(placing);
                 self.running.push(seq);
                 continue;
             }

@@ -1,6 +1,6 @@
 //! One request's life inside the scheduler.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use semantic_domain::block_pool::OwnerId;
 use semantic_domain::stop::StopMatcher;
@@ -11,6 +11,8 @@ use semantic_domain::{SamplingParams, TokenId};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::backend::SlotId;
+use crate::stream::PersistReportSender;
+use crate::telemetry;
 
 /// A live request: its tokens, how far its KV is computed, and where its
 /// events go.
@@ -39,7 +41,12 @@ pub(crate) struct Sequence {
     events: UnboundedSender<GenerationEvent>,
     pub submitted: Instant,
     pub scheduled: Option<Instant>,
+    /// Time spent placing the KV at first admission (see `Timings::restore`).
+    pub restore: Duration,
     pub first_token: Option<Instant>,
+    last_token: Option<Instant>,
+    /// Told when this turn's KV is handed to persistence (agents only).
+    pub persist_report: Option<PersistReportSender>,
     /// The caller has gone away.
     pub cancelled: bool,
     /// Counted against the engine's queue capacity until first admitted.
@@ -78,7 +85,10 @@ impl Sequence {
             events,
             submitted: Instant::now(),
             scheduled: None,
+            restore: Duration::ZERO,
             first_token: None,
+            last_token: None,
+            persist_report: None,
             cancelled: false,
             queued: true,
         }
@@ -87,6 +97,15 @@ impl Sequence {
     pub fn with_agent(mut self, agent: Option<AgentId>) -> Self {
         self.agent = agent;
         self
+    }
+
+    /// Admitted, its KV placed after `placing` began; only the first
+    /// admission counts (a preempted sequence is admitted again).
+    pub fn admitted(&mut self, placing: Instant) {
+        if self.scheduled.is_none() {
+            self.restore = placing.elapsed();
+            self.scheduled = Some(Instant::now());
+        }
     }
 
     pub fn owner(&self) -> OwnerId {
@@ -118,7 +137,11 @@ impl Sequence {
 
     /// Record a sampled token, stream its text, and decide whether to stop.
     pub fn accept(&mut self, token: TokenId, eog: bool, bytes: &[u8]) -> AfterSample {
-        self.first_token.get_or_insert_with(Instant::now);
+        let now = Instant::now();
+        self.first_token.get_or_insert(now);
+        if let Some(previous) = self.last_token.replace(now) {
+            telemetry::inter_token(now.duration_since(previous));
+        }
         if eog && !self.sampling.ignore_eos {
             return AfterSample::Finished(FinishReason::EndOfTurn);
         }
@@ -159,6 +182,7 @@ impl Sequence {
             |t: Option<Instant>| t.map_or(0.0, |t| t.duration_since(self.submitted).as_secs_f64());
         let timings = Timings {
             queue: since(self.scheduled),
+            restore: self.restore.as_secs_f64(),
             first_token: since(self.first_token),
             total: now.duration_since(self.submitted).as_secs_f64(),
         };
@@ -179,6 +203,7 @@ impl Sequence {
             total_ms = timings.total * 1e3,
             "finished"
         );
+        telemetry::finished(&usage, &timings);
         self.send(GenerationEvent::Finished {
             reason,
             usage,

@@ -23,6 +23,7 @@ pub mod prompt;
 pub mod routes;
 pub mod sse;
 pub mod state;
+pub mod telemetry;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

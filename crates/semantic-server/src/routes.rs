@@ -10,12 +10,14 @@ use tracing::Level;
 
 use crate::error::ApiError;
 use crate::state::SharedState;
+use crate::telemetry::{http, prometheus};
 use crate::{agents, anthropic, error_envelope, health, models, openai};
 
 /// Every route, with JSON 404/405 answers, the body limit, request tracing
 /// and each API family's error envelope.
 pub fn build(state: SharedState) -> Router {
     let body_limit = state.max_body_bytes;
+    prometheus::record_static(&state);
     Router::new()
         .route("/v1/chat/completions", post(openai::chat::completions))
         .route("/v1/messages", post(anthropic::messages::create))
@@ -32,12 +34,14 @@ pub fn build(state: SharedState) -> Router {
         )
         .route("/v1/agents/{id}/evict", post(agents::evict))
         .route("/health/live", get(health::live))
+        .route("/metrics", get(prometheus::scrape))
         // Applies to the routes above, so it must follow them.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         // `ApiJson` enforces the limit itself; this covers axum's own body
         // extractors should a route ever use one.
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(http::track))
         .layer(trace_layer())
         // Layers added after this one wrap it and would answer errors it never
         // sees, in the wrong envelope: add new layers (auth, rate limits)

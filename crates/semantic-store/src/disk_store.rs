@@ -32,6 +32,7 @@ impl DiskStore {
     pub fn open(root: &Path, model_fingerprint: &str) -> Result<Self, StoreError> {
         let prefix = layout::fingerprint_prefix(model_fingerprint)?;
         let model_dir = layout::agents_dir(root, &prefix);
+        crate::telemetry::register();
         for dir in [&model_dir, &layout::quarantine_dir(root)] {
             fs::create_dir_all(dir).map_err(|e| StoreError::io("create directory", dir, e))?;
         }
@@ -221,6 +222,7 @@ impl DiskStore {
         let dest = layout::quarantine_path(&self.root, &self.prefix, path, now_ms);
         fs::rename(path, &dest).map_err(|e| StoreError::io("move into quarantine", path, e))?;
         self.quarantined.fetch_add(1, Ordering::Relaxed);
+        crate::telemetry::quarantined();
         let note = format!(
             "reason: {reason}\noriginal: {}\nquarantined_unix_ms: {now_ms}\n",
             path.display()

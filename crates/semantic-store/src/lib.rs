@@ -15,6 +15,7 @@ pub mod format;
 pub mod layout;
 pub mod persistence;
 pub mod record;
+pub mod telemetry;
 pub mod writer;
 
 #[cfg(test)]

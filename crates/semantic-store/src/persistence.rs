@@ -90,7 +90,12 @@ impl AgentPersistence for StorePersistence {
         // A queued write for this agent must land first, or we would read
         // an older turn (or nothing).
         self.writer.flush();
-        match self.store.load(agent, &self.compat) {
+        let started = std::time::Instant::now();
+        let loaded = self.store.load(agent, &self.compat);
+        if !matches!(loaded, Err(StoreError::NotFound { .. })) {
+            crate::telemetry::loaded(started.elapsed());
+        }
+        match loaded {
             Ok(LoadOutcome::Usable(record)) => LoadResult::Usable(AgentSnapshot {
                 agent: record.meta.agent,
                 tokens: record.meta.tokens,

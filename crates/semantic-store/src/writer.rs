@@ -219,6 +219,7 @@ fn run(shared: &Shared, store: &DiskStore, on_written: Option<&OnWritten>) {
                 })
             });
         let took = started.elapsed();
+        crate::telemetry::persisted(took);
         drop(pending);
         if let Err(err) = &result {
             tracing::warn!(agent = %agent, error = %err, "cannot persist agent KV");

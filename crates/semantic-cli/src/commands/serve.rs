@@ -22,6 +22,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&cache_dir)
         .with_context(|| format!("cannot create --cache-dir {}", cache_dir.display()))?;
+    semantic_server::telemetry::prometheus::set_commit(env!("SEMANTIC_GIT_COMMIT"));
+    // Before the engine starts, so its first values are recorded.
+    semantic_server::telemetry::prometheus::install();
     let config = args.engine.to_config()?;
     let persistence = open_disk_tier(&cache_dir, &config)?;
     let engine = super::start_engine_with(config, Some(persistence))?;

@@ -3,7 +3,7 @@
 //! and persisting every completed turn in the background.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use semantic_domain::block_pool::OwnerId;
 use semantic_domain::persistence::{AgentSnapshot, LoadResult, StoredAgent};
@@ -13,6 +13,8 @@ use super::Scheduler;
 use crate::agent_cache::{AgentEntry, Tier};
 use crate::backend::{ComputeBackend, SlotId};
 use crate::sequence::Sequence;
+use crate::stream::{PersistReport, PersistReportSender};
+use crate::telemetry;
 
 /// A finished sequence whose cells stay in the context.
 pub(crate) struct Parked {
@@ -23,6 +25,8 @@ pub(crate) struct Parked {
     pub agent: Option<AgentId>,
     /// Holds a turn not yet written to disk.
     pub dirty: bool,
+    /// The finished request waiting to hear when its turn is persisted.
+    pub persist_report: Option<PersistReportSender>,
 }
 
 /// Where an operator asks an agent's cache to go.
@@ -47,7 +51,7 @@ impl<B: ComputeBackend> Scheduler<B> {
     /// needed. Freeing them while others decode would also leave holes that
     /// llama.cpp fills with those sequences' next tokens out of position
     /// order, changing how attention sums them (and so greedy output).
-    pub(super) fn park(&mut self, seq: Sequence) {
+    pub(super) fn park(&mut self, mut seq: Sequence) {
         let Some(slot) = seq.slot else {
             self.pool.release(seq.owner());
             return;
@@ -66,11 +70,13 @@ impl<B: ComputeBackend> Scheduler<B> {
                 },
             );
         }
+        let dirty = seq.agent.is_some() && self.persistence.is_some();
         self.parked.push_back(Parked {
             slot,
             owner: seq.owner(),
             tokens,
-            dirty: seq.agent.is_some() && self.persistence.is_some(),
+            dirty,
+            persist_report: seq.persist_report.take().filter(|_| dirty),
             agent: seq.agent,
         });
     }
@@ -83,11 +89,11 @@ impl<B: ComputeBackend> Scheduler<B> {
             .iter()
             .position(|p| p.agent.is_none())
             .or_else(|| self.parked.iter().position(|p| p.agent.as_ref() != keep));
-        let Some(parked) = index.and_then(|i| self.parked.remove(i)) else {
+        let Some(mut parked) = index.and_then(|i| self.parked.remove(i)) else {
             return false;
         };
         if let Some(agent) = parked.agent.clone() {
-            self.demote(&parked, &agent);
+            self.demote(&mut parked, &agent);
         }
         self.free_parked(parked);
         true
@@ -112,7 +118,7 @@ impl<B: ComputeBackend> Scheduler<B> {
 
     /// Snapshot a hot agent into the warm tier (persisting it if needed),
     /// then keep the warm tier within its budget.
-    fn demote(&mut self, parked: &Parked, agent: &AgentId) {
+    fn demote(&mut self, parked: &mut Parked, agent: &AgentId) {
         let state = match self.backend.snapshot(parked.slot) {
             Ok(state) => state,
             Err(err) => {
@@ -122,9 +128,12 @@ impl<B: ComputeBackend> Scheduler<B> {
             }
         };
         if parked.dirty {
+            let started = Instant::now();
             self.save(agent, &parked.tokens, &state);
+            report_persisted(parked.persist_report.take(), started, state.len());
         }
         self.stats.hot_to_warm += 1;
+        telemetry::evicted("hot", "warm", 1);
         self.agents.set(
             agent.clone(),
             AgentEntry {
@@ -141,8 +150,16 @@ impl<B: ComputeBackend> Scheduler<B> {
             },
         );
         let has_disk = self.persistence.is_some();
-        let demoted = self.agents.enforce_warm_budget(has_disk);
-        self.stats.warm_to_disk += demoted.len() as u64;
+        self.enforce_warm_budget(has_disk);
+    }
+
+    /// Keep the warm tier within its budget, counting what moved down.
+    fn enforce_warm_budget(&mut self, has_disk: bool) {
+        let demoted = self.agents.enforce_warm_budget(has_disk).len();
+        // Without a disk tier the demoted states are gone, not moved.
+        let to = if has_disk { "disk" } else { "dropped" };
+        telemetry::evicted("warm", to, demoted);
+        self.stats.warm_to_disk += demoted as u64;
     }
 
     fn save(&mut self, agent: &AgentId, tokens: &[TokenId], state: &[u8]) {
@@ -169,11 +186,14 @@ impl<B: ComputeBackend> Scheduler<B> {
             let Some(agent) = self.parked[i].agent.clone().filter(|_| dirty) else {
                 continue;
             };
+            let started = Instant::now();
             match self.backend.snapshot(slot) {
                 Ok(state) => {
                     let tokens = std::mem::take(&mut self.parked[i].tokens);
                     self.save(&agent, &tokens, &state);
                     self.parked[i].tokens = tokens;
+                    let report = self.parked[i].persist_report.take();
+                    report_persisted(report, started, state.len());
                     if let Some(mut entry) = self.agents.remove(&agent) {
                         entry.state_bytes = state.len() as u64;
                         self.agents.set(agent.clone(), entry);
@@ -208,8 +228,7 @@ impl<B: ComputeBackend> Scheduler<B> {
                         last_use,
                     },
                 );
-                let demoted = self.agents.enforce_warm_budget(true);
-                self.stats.warm_to_disk += demoted.len() as u64;
+                self.enforce_warm_budget(true);
             }
             LoadResult::Unusable { reason, .. } => {
                 tracing::warn!(%agent, %reason, "agent file unusable; prefilling instead");
@@ -254,8 +273,8 @@ impl<B: ComputeBackend> Scheduler<B> {
             return false;
         }
         if let Some(i) = self.parked_index(agent) {
-            if let Some(parked) = self.parked.remove(i) {
-                self.demote(&parked, agent);
+            if let Some(mut parked) = self.parked.remove(i) {
+                self.demote(&mut parked, agent);
                 self.free_parked(parked);
             }
         }
@@ -265,6 +284,7 @@ impl<B: ComputeBackend> Scheduler<B> {
                     let bytes = entry.state_bytes;
                     self.set_tier(agent, Tier::Disk { bytes });
                     self.stats.warm_to_disk += 1;
+                    telemetry::evicted("warm", "disk", 1);
                 }
             }
         }
@@ -306,10 +326,13 @@ impl<B: ComputeBackend> Scheduler<B> {
             return;
         };
         let slot = self.parked[i].slot;
+        let started = Instant::now();
         match self.backend.snapshot(slot) {
             Ok(state) => {
                 let tokens = self.parked[i].tokens.clone();
                 self.save(agent, &tokens, &state);
+                let report = self.parked[i].persist_report.take();
+                report_persisted(report, started, state.len());
             }
             Err(err) => tracing::warn!(%agent, error = %err, "cannot snapshot agent"),
         }
@@ -328,5 +351,17 @@ impl<B: ComputeBackend> Scheduler<B> {
         if let Some(persistence) = &self.persistence {
             persistence.flush();
         }
+    }
+}
+
+/// Tell the request that produced a turn when its KV went to persistence:
+/// from the start of the snapshot to the hand-off to the writer thread.
+fn report_persisted(to: Option<PersistReportSender>, started: Instant, bytes: usize) {
+    if let Some(to) = to {
+        let _ = to.send(PersistReport {
+            started,
+            duration: started.elapsed(),
+            bytes: bytes as u64,
+        });
     }
 }

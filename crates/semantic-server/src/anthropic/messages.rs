@@ -63,7 +63,7 @@ pub async fn create(
         prompt_tokens: u32::try_from(prompt.len()).unwrap_or(u32::MAX),
         keeps_kv: plan.agent.is_some(),
     };
-    let generation = state
+    let mut generation = state
         .engine
         .submit(GenerateRequest {
             prompt,
@@ -71,6 +71,7 @@ pub async fn create(
             agent: plan.agent,
         })
         .map_err(|e| from_engine(e, ParamNames::ANTHROPIC))?;
+    crate::telemetry::phases::trace(&mut generation);
     tracing::debug!(request = %generation.id(), stream = plan.stream, "message submitted");
     if plan.stream {
         Ok(sse::response(stream::events(generation, meta)))

@@ -35,7 +35,7 @@ pub async fn completions(
     let field = plan.max_tokens_field;
     let conversation = prompt::Conversation::plain(plan.messages);
     let prompt = prompt::tokenize(&state.engine, conversation, field).await?;
-    let generation = state
+    let mut generation = state
         .engine
         .submit(GenerateRequest {
             prompt,
@@ -43,6 +43,7 @@ pub async fn completions(
             agent: plan.agent,
         })
         .map_err(|e| from_engine(e, field))?;
+    crate::telemetry::phases::trace(&mut generation);
     let meta = ResponseMeta {
         id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
         created: now_unix(),

@@ -52,6 +52,11 @@ impl TestServer {
             .await
             .unwrap()
             .expect("engine starts");
+        Self::serve(engine).await
+    }
+
+    /// Serve an already-started engine.
+    pub async fn serve(engine: EngineHandle) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -8,12 +8,18 @@ use tower_http::trace::{DefaultMakeSpan, DefaultOnRequest, DefaultOnResponse, Tr
 use tracing::Level;
 
 use crate::error::ApiError;
-use crate::state::SharedState;
-use crate::{agents, health, models, openai};
+use crate::state::{RouterState, SharedState};
+use crate::{admin, agents, gateway, health, models, openai, openapi};
 
-/// Every route, with JSON 404/405 answers, the body limit and request tracing.
+/// Every route over one engine that never changes (no hot swap).
 pub fn build(state: SharedState) -> Router {
-    let body_limit = state.max_body_bytes;
+    build_with(RouterState::new(state))
+}
+
+/// Every route, with JSON 404/405 answers, the body limit, the gateway
+/// (keys, rate limits, swap gate) and request tracing.
+pub fn build_with(state: RouterState) -> Router {
+    let body_limit = state.current().max_body_bytes;
     Router::new()
         .route("/v1/chat/completions", post(openai::chat::completions))
         .route("/v1/models", get(models::list))
@@ -25,12 +31,18 @@ pub fn build(state: SharedState) -> Router {
         )
         .route("/v1/agents/{id}/evict", post(agents::evict))
         .route("/health/live", get(health::live))
+        .merge(admin::routes())
+        .route("/openapi.json", get(openapi::document))
         // Applies to the routes above, so it must follow them.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         // `ApiJson` enforces the limit itself; this covers axum's own body
         // extractors should a route ever use one.
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            gateway::admit,
+        ))
         .layer(trace_layer())
         .with_state(state)
 }

@@ -57,7 +57,7 @@ pub async fn completions(
             plan.include_usage,
         )))
     } else {
-        complete(generation, meta).await
+        complete(&state.engine, generation, meta).await
     }
 }
 
@@ -82,11 +82,15 @@ async fn tokenize(
 
 /// Wait for the whole generation. If the client goes away first, axum drops
 /// this future and with it `generation`, which cancels the request.
-async fn complete(generation: GenerationStream, meta: ResponseMeta) -> Result<Response, ApiError> {
+async fn complete(
+    engine: &EngineHandle,
+    generation: GenerationStream,
+    meta: ResponseMeta,
+) -> Result<Response, ApiError> {
     let done = generation
         .collect()
         .await
-        .map_err(|message| ApiError::internal(message).with_code("generation_failed"))?;
+        .map_err(|message| ApiError::generation_failed(message, !engine.is_accepting()))?;
     let body = ChatCompletion {
         id: meta.id,
         object: "chat.completion",

@@ -16,6 +16,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# The server runs with auth on, as in production; SDK clients get this key.
+API_KEY = "py-test-key"
+
 
 def _env_path(name: str, default: str) -> Path:
     path = Path(os.environ.get(name, default))
@@ -57,6 +60,7 @@ def server():
                 "--context-tokens", "8192",
                 "--max-sequences", "8",
             ],
+            env={**os.environ, "SEMANTIC_API_KEYS": API_KEY},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -82,4 +86,4 @@ def server():
 
 @pytest.fixture(scope="session")
 def client(server):
-    return openai.OpenAI(base_url=f"{server}/v1", api_key="unused", max_retries=0, timeout=120)
+    return openai.OpenAI(base_url=f"{server}/v1", api_key=API_KEY, max_retries=0, timeout=120)

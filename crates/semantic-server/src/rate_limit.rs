@@ -117,7 +117,7 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
 
     fn sweep(&self) {
         let n = self.checks.fetch_add(1, Ordering::Relaxed) + 1;
-        if n % RETAIN_EVERY == 0 || self.buckets.len() > MAX_TRACKED_KEYS {
+        if n.is_multiple_of(RETAIN_EVERY) || self.buckets.len() > MAX_TRACKED_KEYS {
             self.buckets.retain_recent();
             self.buckets.shrink_to_fit();
         }

@@ -17,6 +17,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# The server runs with auth on, as in production; SDK clients get this key.
+API_KEY = "py-test-key"
+
 
 def _env_path(name: str, default: str) -> Path:
     path = Path(os.environ.get(name, default))
@@ -58,6 +61,7 @@ def server():
                 "--context-tokens", "8192",
                 "--max-sequences", "8",
             ],
+            env={**os.environ, "SEMANTIC_API_KEYS": API_KEY},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -83,10 +87,10 @@ def server():
 
 @pytest.fixture(scope="session")
 def client(server):
-    return openai.OpenAI(base_url=f"{server}/v1", api_key="unused", max_retries=0, timeout=120)
+    return openai.OpenAI(base_url=f"{server}/v1", api_key=API_KEY, max_retries=0, timeout=120)
 
 
 @pytest.fixture(scope="session")
 def anthropic_client(server):
     # The SDK appends /v1/messages itself, so the base is the server root.
-    return anthropic.Anthropic(base_url=server, api_key="test", max_retries=0, timeout=120)
+    return anthropic.Anthropic(base_url=server, api_key=API_KEY, max_retries=0, timeout=120)

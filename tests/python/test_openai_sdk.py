@@ -138,3 +138,14 @@ def test_models_list_returns_loaded_model(client):
         model=ids[0], messages=MESSAGES, temperature=0, max_tokens=4
     )
     assert r.choices[0].message.content
+
+
+def test_wrong_api_key_raises_authentication_error(server):
+    bad = openai.OpenAI(base_url=f"{server}/v1", api_key="not-the-key", max_retries=0, timeout=30)
+    with pytest.raises(openai.AuthenticationError) as exc:
+        bad.chat.completions.create(
+            model="default", messages=[{"role": "user", "content": "hi"}], max_tokens=2
+        )
+    assert exc.value.status_code == 401
+    assert "x-api-key" in str(exc.value)
+    assert "not-the-key" not in str(exc.value)

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::engine_options::EngineOptions;
+use crate::gateway_options::GatewayOptions;
 
 /// An LLM inference server that keeps every agent's KV cache.
 #[derive(Parser, Debug)]
@@ -65,7 +66,8 @@ pub struct GenerateArgs {
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Address to listen on. Loopback by default: there is no authentication yet.
+    /// Address to listen on. Loopback by default; any other address needs an
+    /// API key (or --allow-unauthenticated).
     #[arg(long, default_value = "127.0.0.1", env = "SEMANTIC_HOST")]
     pub host: std::net::IpAddr,
     /// TCP port to listen on.
@@ -78,6 +80,8 @@ pub struct ServeArgs {
     pub engine: EngineOptions,
     #[command(flatten)]
     pub trace: TraceArgs,
+    #[command(flatten)]
+    pub gateway: GatewayOptions,
 }
 
 /// OpenTelemetry trace export; off unless an endpoint is given.

@@ -4,6 +4,7 @@ mod byte_size;
 mod cli;
 mod commands;
 mod engine_options;
+mod gateway_options;
 mod logging;
 mod model_path;
 mod openai_client;

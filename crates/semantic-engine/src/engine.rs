@@ -196,6 +196,12 @@ impl EngineHandle {
         self.shared.model.info().context_length.min(pool_tokens)
     }
 
+    /// False once [`EngineHandle::shutdown`] began: the engine takes no new
+    /// work, and failures of in-flight requests are the shutdown's doing.
+    pub fn is_accepting(&self) -> bool {
+        self.shared.accepting.load(Ordering::SeqCst)
+    }
+
     /// Validate a request and queue it. Events arrive on the returned stream;
     /// dropping the stream cancels the request.
     pub fn submit(&self, request: GenerateRequest) -> Result<GenerationStream, EngineError> {

@@ -23,6 +23,10 @@ use serde::Serialize;
 pub enum ErrorKind {
     /// The client sent something we cannot or will not process.
     InvalidRequestError,
+    /// No or an unknown API key (401).
+    AuthenticationError,
+    /// A valid key that may not do this (403).
+    PermissionError,
     /// Too much load right now; retry later.
     RateLimitError,
     /// Our fault, or the engine is unavailable.
@@ -165,6 +169,65 @@ impl ApiError {
         )
     }
 
+    /// 401 `authentication_error`; the message says which headers carry a
+    /// key and never repeats what was sent.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorKind::AuthenticationError,
+            message,
+        )
+        .with_code("invalid_api_key")
+    }
+
+    /// 403 `permission_error`: the caller is known but may not do this.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, ErrorKind::PermissionError, message)
+            .with_code("permission_denied")
+    }
+
+    /// 429 `rate_limit_error` for a client over its request rate, with the
+    /// seconds until its next request would pass (at least 1).
+    pub fn rate_limited(message: impl Into<String>, retry_after_secs: u32) -> Self {
+        Self {
+            retry_after: Some(retry_after_secs.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorKind::RateLimitError,
+                message,
+            )
+            .with_code("rate_limited")
+        }
+    }
+
+    /// 503 `server_error` with `Retry-After`: the engine cannot take work
+    /// now (shutting down, stopped, swapping models) but will again.
+    pub fn unavailable(
+        message: impl Into<String>,
+        code: &'static str,
+        retry_after_secs: u32,
+    ) -> Self {
+        Self {
+            retry_after: Some(retry_after_secs.max(1)),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorKind::ServerError,
+                message,
+            )
+            .with_code(code)
+        }
+    }
+
+    /// A generation that failed after it was accepted: 503 when the engine
+    /// is stopping (the client may retry elsewhere or later), 500 otherwise.
+    pub fn generation_failed(message: impl Into<String>, engine_stopping: bool) -> Self {
+        if engine_stopping {
+            Self::unavailable(message, "engine_unavailable", 5)
+        } else {
+            Self::internal(message).with_code("generation_failed")
+        }
+    }
+
     pub fn with_param(mut self, param: impl Into<String>) -> Self {
         self.param = Some(param.into());
         self
@@ -298,15 +361,9 @@ pub fn from_engine(err: EngineError, names: impl Into<ParamNames>) -> ApiError {
             )
             .with_code(QUEUE_FULL)
         },
-        EngineError::ShuttingDown | EngineError::Stopped => ApiError {
-            retry_after: Some(5),
-            ..ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorKind::ServerError,
-                message,
-            )
-            .with_code("engine_unavailable")
-        },
+        EngineError::ShuttingDown | EngineError::Stopped => {
+            ApiError::unavailable(message, "engine_unavailable", 5)
+        }
         // Start-up errors; the engine never returns them for a request.
         EngineError::ModelNotFound(_)
         | EngineError::ModelLoad { .. }
@@ -407,6 +464,28 @@ mod tests {
         let response = ApiError::invalid_request("bad").into_response();
         let carried = response.extensions().get::<ApiError>().unwrap();
         assert_eq!(carried.message, "bad");
+    }
+
+    #[test]
+    fn gateway_errors_have_their_status_type_and_retry_after() {
+        let e = ApiError::unauthorized("no key");
+        assert_eq!(
+            (e.status, e.kind),
+            (StatusCode::UNAUTHORIZED, ErrorKind::AuthenticationError)
+        );
+        let e = ApiError::forbidden("not admin");
+        assert_eq!(
+            (e.status, e.kind),
+            (StatusCode::FORBIDDEN, ErrorKind::PermissionError)
+        );
+        let e = ApiError::rate_limited("slow down", 0);
+        assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!((e.code, e.retry_after), (Some("rate_limited"), Some(1)));
+        let e = ApiError::generation_failed("engine went away", true);
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(e.retry_after.is_some());
+        let e = ApiError::generation_failed("decode failed", false);
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[test]

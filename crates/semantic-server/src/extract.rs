@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use axum::body::{Body, BodyDataStream};
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRef, FromRequest, Request};
 use axum::http::{header, HeaderMap};
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
@@ -21,13 +21,21 @@ use crate::state::SharedState;
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest<SharedState> for ApiJson<T> {
+/// Generic over the router state so it works under the swappable
+/// [`crate::state::RouterState`] as well as a plain [`SharedState`].
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+    SharedState: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &SharedState) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         check_content_type(req.headers())?;
         let declared = declared_length(req.headers());
-        let body = read_body(req.into_body(), declared, state.max_body_bytes).await?;
+        let limit = SharedState::from_ref(state).max_body_bytes;
+        let body = read_body(req.into_body(), declared, limit).await?;
         parse(&body).map(ApiJson)
     }
 }

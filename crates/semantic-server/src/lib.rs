@@ -10,29 +10,42 @@
 //! (which agent a request names), [`prompt`] (template and tokenize) and
 //! [`sse`] (stream framing).
 
+pub mod admin;
 pub mod agent_id;
 pub mod agents;
 pub mod anthropic;
+pub mod auth;
 pub mod error;
 pub mod error_envelope;
 pub mod extract;
+pub mod gateway;
 pub mod health;
+pub mod limits;
 pub mod models;
 pub mod openai;
+pub mod openapi;
 pub mod prompt;
+pub mod rate_limit;
 pub mod routes;
 pub mod sse;
 pub mod state;
+pub mod swap;
 pub mod telemetry;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use semantic_engine::EngineHandle;
 
+pub use auth::AuthConfig;
 pub use error::ApiError;
+pub use limits::RequestLimits;
+pub use rate_limit::RateLimitConfig;
+pub use state::RouterState;
+pub use swap::EngineFactory;
 
 /// Where and how the server listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +54,12 @@ pub struct ServerConfig {
     pub port: u16,
     /// Largest request body accepted; larger ones get 413.
     pub max_body_bytes: usize,
+    /// API and admin keys; none configured means an open API.
+    pub auth: AuthConfig,
+    pub rate_limits: RateLimitConfig,
+    pub limits: RequestLimits,
+    /// Longest wait for in-flight requests before a model swap.
+    pub drain_timeout: Duration,
 }
 
 /// 4 MiB: a full 128K-token prompt as JSON fits with room to spare.
@@ -53,6 +72,10 @@ impl Default for ServerConfig {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 8080,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            auth: AuthConfig::default(),
+            rate_limits: RateLimitConfig::default(),
+            limits: RequestLimits::default(),
+            drain_timeout: swap::DEFAULT_DRAIN_TIMEOUT,
         }
     }
 }
@@ -68,11 +91,40 @@ pub fn router(engine: EngineHandle) -> axum::Router {
     router_with_config(engine, &ServerConfig::default())
 }
 
-/// The router over an already-started engine; only `max_body_bytes` of
-/// `config` applies here (host and port are the listener's business).
+/// The router over an already-started engine; everything in `config` but
+/// host and port (the listener's business) applies here.
 pub fn router_with_config(engine: EngineHandle, config: &ServerConfig) -> axum::Router {
-    let state = state::AppState::new(engine, config.max_body_bytes);
-    routes::build(Arc::new(state))
+    app(engine, config, None).router
+}
+
+/// A router and the handle to its swappable state.
+pub struct App {
+    pub router: axum::Router,
+    /// Which engine serves now (it changes on a model swap): shut *that*
+    /// one down when the server stops.
+    pub state: RouterState,
+}
+
+/// The router over an already-started engine; with a `factory`,
+/// `POST /admin/models/load` can swap the model.
+pub fn app(
+    engine: EngineHandle,
+    config: &ServerConfig,
+    factory: Option<Arc<dyn EngineFactory>>,
+) -> App {
+    let gateway = gateway::Gateway {
+        auth: config.auth.clone(),
+        rate_limits: rate_limit::RateLimits::new(config.rate_limits),
+        limits: config.limits,
+        swap: swap::SwapControl::new(config.drain_timeout),
+        factory,
+    };
+    let state = state::AppState::new(engine, config.max_body_bytes).with_gateway(Arc::new(gateway));
+    let state = RouterState::new(Arc::new(state));
+    App {
+        router: routes::build_with(state.clone()),
+        state,
+    }
 }
 
 /// Serve on `listener` with default settings until `shutdown` resolves.

@@ -9,15 +9,21 @@ use tower_http::trace::{DefaultMakeSpan, DefaultOnRequest, DefaultOnResponse, Tr
 use tracing::Level;
 
 use crate::error::ApiError;
-use crate::state::SharedState;
+use crate::state::{RouterState, SharedState};
 use crate::telemetry::{http, prometheus};
-use crate::{agents, anthropic, error_envelope, health, models, openai};
+use crate::{admin, agents, anthropic, error_envelope, gateway, health, models, openai, openapi};
 
-/// Every route, with JSON 404/405 answers, the body limit, request tracing
-/// and each API family's error envelope.
+/// Every route over one engine that never changes (no hot swap).
 pub fn build(state: SharedState) -> Router {
-    let body_limit = state.max_body_bytes;
-    prometheus::record_static(&state);
+    build_with(RouterState::new(state))
+}
+
+/// Every route, with JSON 404/405 answers, the body limit, the gateway
+/// (keys, rate limits, swap gate), request metrics and tracing, and each
+/// API family's error envelope.
+pub fn build_with(state: RouterState) -> Router {
+    let body_limit = state.current().max_body_bytes;
+    prometheus::record_static(&state.current());
     Router::new()
         .route("/v1/chat/completions", post(openai::chat::completions))
         .route("/v1/messages", post(anthropic::messages::create))
@@ -35,17 +41,23 @@ pub fn build(state: SharedState) -> Router {
         .route("/v1/agents/{id}/evict", post(agents::evict))
         .route("/health/live", get(health::live))
         .route("/metrics", get(prometheus::scrape))
+        .merge(admin::routes())
+        .route("/openapi.json", get(openapi::document))
         // Applies to the routes above, so it must follow them.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         // `ApiJson` enforces the limit itself; this covers axum's own body
         // extractors should a route ever use one.
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            gateway::admit,
+        ))
         .layer(axum::middleware::from_fn(http::track))
         .layer(trace_layer())
         // Layers added after this one wrap it and would answer errors it never
-        // sees, in the wrong envelope: add new layers (auth, rate limits)
-        // ABOVE this line, returning `ApiError`. It must stay the outermost.
+        // sees, in the wrong envelope: add new layers ABOVE this line,
+        // returning `ApiError`. It must stay the outermost.
         .layer(middleware::from_fn(error_envelope::render))
         .with_state(state)
 }

@@ -3,7 +3,11 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use arc_swap::ArcSwap;
+use axum::extract::FromRef;
 use semantic_engine::EngineHandle;
+
+use crate::gateway::Gateway;
 
 /// Shared, read-only server state (the engine handle is itself a cheap clone).
 pub struct AppState {
@@ -16,6 +20,11 @@ pub struct AppState {
     /// client can tell when answers may differ for the same seed.
     pub fingerprint: String,
     pub max_body_bytes: usize,
+    /// Auth, rate limits, request limits and swap control; shared by every
+    /// engine the server runs over its life.
+    pub gateway: Arc<Gateway>,
+    /// Unix seconds when this engine started serving.
+    pub loaded_at: u64,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -39,7 +48,55 @@ impl AppState {
             model_created,
             fingerprint,
             max_body_bytes,
+            gateway: Arc::default(),
+            loaded_at: now_unix(),
         }
+    }
+
+    /// The same state under the given gateway (the default one is open).
+    pub fn with_gateway(mut self, gateway: Arc<Gateway>) -> Self {
+        self.gateway = gateway;
+        self
+    }
+}
+
+/// The router's state: the [`AppState`] of the engine serving now, which a
+/// model swap replaces. Handlers extract `State<SharedState>` as before and
+/// get the current one, loaded once at extraction, so a request keeps the
+/// engine it started on even if a swap happens meanwhile.
+#[derive(Clone)]
+pub struct RouterState {
+    current: Arc<ArcSwap<AppState>>,
+    gateway: Arc<Gateway>,
+}
+
+impl RouterState {
+    pub fn new(state: SharedState) -> Self {
+        let gateway = state.gateway.clone();
+        Self {
+            current: Arc::new(ArcSwap::new(state)),
+            gateway,
+        }
+    }
+
+    /// The state of the engine serving now.
+    pub fn current(&self) -> SharedState {
+        self.current.load_full()
+    }
+
+    pub fn gateway(&self) -> &Arc<Gateway> {
+        &self.gateway
+    }
+
+    /// Serve from `state` from now on; returns the state it replaces.
+    pub fn replace(&self, state: AppState) -> SharedState {
+        self.current.swap(Arc::new(state))
+    }
+}
+
+impl FromRef<RouterState> for SharedState {
+    fn from_ref(router: &RouterState) -> Self {
+        router.current()
     }
 }
 

@@ -39,8 +39,10 @@ pub fn plan(
     req: MessagesRequest,
 ) -> Result<MessagesPlan, ApiError> {
     models::resolve(state, &req.model)?;
+    state.gateway.limits.check_messages(req.messages.len())?;
     let sampling = sampling(&req)?;
     let agent = agent(headers, &req)?;
+    state.gateway.rate_limits.check_agent(agent.as_ref())?;
     let stream = req.stream.unwrap_or(false);
     Ok(MessagesPlan {
         conversation: prompt_of(req)?,
@@ -54,6 +56,7 @@ pub fn plan(
 /// `count_tokens` and `/v1/messages` share.
 pub fn conversation(state: &AppState, req: MessagesRequest) -> Result<Conversation, ApiError> {
     models::resolve(state, &req.model)?;
+    state.gateway.limits.check_messages(req.messages.len())?;
     prompt_of(req)
 }
 

@@ -5,7 +5,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use semantic_domain::GenerateRequest;
-use semantic_engine::GenerationStream;
+use semantic_engine::{EngineHandle, GenerationStream};
 
 use super::convert;
 use super::stream;
@@ -76,17 +76,21 @@ pub async fn create(
     if plan.stream {
         Ok(sse::response(stream::events(generation, meta)))
     } else {
-        complete(generation, meta).await
+        complete(&state.engine, generation, meta).await
     }
 }
 
 /// Wait for the whole generation. If the client goes away first, axum drops
 /// this future and with it `generation`, which cancels the request.
-async fn complete(generation: GenerationStream, meta: MessageMeta) -> Result<Response, ApiError> {
+async fn complete(
+    engine: &EngineHandle,
+    generation: GenerationStream,
+    meta: MessageMeta,
+) -> Result<Response, ApiError> {
     let done = generation
         .collect()
         .await
-        .map_err(|message| ApiError::internal(message).with_code("generation_failed"))?;
+        .map_err(|message| ApiError::generation_failed(message, !engine.is_accepting()))?;
     let (reason, sequence) = stop_reason(done.reason);
     let content = vec![OutputBlock::Text { text: done.text }];
     let usage = UsageBody::new(done.usage, meta.keeps_kv);

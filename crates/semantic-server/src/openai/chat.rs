@@ -5,7 +5,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use semantic_domain::GenerateRequest;
-use semantic_engine::GenerationStream;
+use semantic_engine::{EngineHandle, GenerationStream};
 
 use super::convert;
 use super::stream;
@@ -58,17 +58,21 @@ pub async fn completions(
             plan.include_usage,
         )))
     } else {
-        complete(generation, meta).await
+        complete(&state.engine, generation, meta).await
     }
 }
 
 /// Wait for the whole generation. If the client goes away first, axum drops
 /// this future and with it `generation`, which cancels the request.
-async fn complete(generation: GenerationStream, meta: ResponseMeta) -> Result<Response, ApiError> {
+async fn complete(
+    engine: &EngineHandle,
+    generation: GenerationStream,
+    meta: ResponseMeta,
+) -> Result<Response, ApiError> {
     let done = generation
         .collect()
         .await
-        .map_err(|message| ApiError::internal(message).with_code("generation_failed"))?;
+        .map_err(|message| ApiError::generation_failed(message, !engine.is_accepting()))?;
     let body = ChatCompletion {
         id: meta.id,
         object: "chat.completion",

@@ -33,6 +33,7 @@ pub fn plan(
     req: ChatCompletionRequest,
 ) -> Result<ChatPlan, ApiError> {
     models::resolve(state, &req.model)?;
+    state.gateway.limits.check_messages(req.messages.len())?;
     if let Some(n) = req.n.filter(|&n| n != 1) {
         return Err(ApiError::invalid_request(format!(
             "n must be 1 (got {n}); only one choice is supported"
@@ -44,6 +45,7 @@ pub fn plan(
         value: req.session_id.as_deref(),
     };
     let agent = agent_id::resolve(headers, &[session_id])?;
+    state.gateway.rate_limits.check_agent(agent.as_ref())?;
     let (sampling, max_tokens_field) = sampling(&req)?;
     let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
     Ok(ChatPlan {

@@ -2,10 +2,12 @@
 //! over real HTTP on 127.0.0.1 with a port chosen at run time.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use semantic_engine::{EngineConfig, EngineHandle};
+use semantic_engine::{EngineConfig, EngineError, EngineHandle};
+use semantic_server::{EngineFactory, RouterState, ServerConfig};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -35,11 +37,51 @@ pub fn engine_config() -> EngineConfig {
 
 /// An engine served over HTTP on an ephemeral loopback port.
 pub struct TestServer {
+    /// The engine the server started with (a model swap replaces it; see `state`).
     pub engine: EngineHandle,
+    /// Which engine serves now.
+    pub state: RouterState,
     pub base: String,
     pub client: reqwest::Client,
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts engines with the test settings, like `semantic serve` does,
+/// with a disk tier per model fingerprint when `cache_dir` is set.
+pub struct TestEngines {
+    pub config: EngineConfig,
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl EngineFactory for TestEngines {
+    fn start(&self, model_path: &Path) -> Result<EngineHandle, EngineError> {
+        let config = EngineConfig {
+            model_path: model_path.to_owned(),
+            ..self.config.clone()
+        };
+        let persistence = match &self.cache_dir {
+            Some(dir) => Some(disk_tier(dir, &config)?),
+            None => None,
+        };
+        EngineHandle::start_with(config, persistence, |_| {})
+    }
+}
+
+fn disk_tier(
+    dir: &Path,
+    config: &EngineConfig,
+) -> Result<Arc<dyn semantic_domain::persistence::AgentPersistence>, EngineError> {
+    let fingerprint = semantic_engine::fingerprint::model_fingerprint(&config.model_path)?;
+    let store = semantic_store::DiskStore::open(dir, &fingerprint).unwrap();
+    let compat = semantic_store::Compat {
+        model_fingerprint: fingerprint,
+        engine_build: semantic_engine::system_info::llama_build_info().fingerprint(),
+        kv_type: config.kv_type,
+    };
+    Ok(Arc::new(
+        semantic_store::StorePersistence::new(Arc::new(store), compat).unwrap(),
+    ))
 }
 
 impl TestServer {
@@ -48,23 +90,48 @@ impl TestServer {
     }
 
     pub async fn start_with(config: EngineConfig) -> Self {
-        let engine = tokio::task::spawn_blocking(move || EngineHandle::start(config, |_| {}))
-            .await
-            .unwrap()
-            .expect("engine starts");
-        Self::serve(engine).await
+        Self::start_custom(config, ServerConfig::default(), None).await
     }
 
-    /// Serve an already-started engine.
+    /// A server with its own gateway settings and, for hot swap, an engine
+    /// factory (whose disk tier, if any, the first engine shares).
+    pub async fn start_custom(
+        config: EngineConfig,
+        server: ServerConfig,
+        factory: Option<Arc<TestEngines>>,
+    ) -> Self {
+        let first = factory.clone();
+        let engine = tokio::task::spawn_blocking(move || match first {
+            Some(f) => f.start(&config.model_path),
+            None => EngineHandle::start(config, |_| {}),
+        })
+        .await
+        .unwrap()
+        .expect("engine starts");
+        Self::serve_custom(engine, server, factory).await
+    }
+
+    /// Serve an already-started engine with default settings.
     pub async fn serve(engine: EngineHandle) -> Self {
+        Self::serve_custom(engine, ServerConfig::default(), None).await
+    }
+
+    async fn serve_custom(
+        engine: EngineHandle,
+        server: ServerConfig,
+        factory: Option<Arc<TestEngines>>,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(semantic_server::serve(listener, engine.clone(), async {
+        let factory = factory.map(|f| f as Arc<dyn EngineFactory>);
+        let app = semantic_server::app(engine.clone(), &server, factory);
+        let task = tokio::spawn(semantic_server::serve_router(listener, app.router, async {
             let _ = stopped.await;
         }));
         Self {
             engine,
+            state: app.state,
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
             stop,
@@ -96,7 +163,7 @@ impl TestServer {
     /// Stop accepting, fail what is in flight, and wait for both to end.
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
-        let engine = self.engine.clone();
+        let engine = self.state.current().engine.clone();
         tokio::task::spawn_blocking(move || engine.shutdown())
             .await
             .unwrap();
@@ -106,4 +173,44 @@ impl TestServer {
             .unwrap()
             .unwrap();
     }
+}
+
+/// Assert an error response: status, JSON envelope `type` and `code`, a
+/// non-empty message; returns the body.
+pub async fn assert_envelope(
+    response: reqwest::Response,
+    status: u16,
+    kind: &str,
+    code: Option<&str>,
+) -> Value {
+    let got = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(got, status, "{body}");
+    assert!(
+        content_type
+            .as_deref()
+            .is_some_and(|c| c.starts_with("application/json")),
+        "{content_type:?}"
+    );
+    assert_eq!(body["error"]["type"], kind, "{body}");
+    assert_eq!(body["error"]["code"].as_str(), code, "{body}");
+    assert!(
+        !body["error"]["message"].as_str().unwrap_or("").is_empty(),
+        "{body}"
+    );
+    body
+}
+
+/// A short greedy chat body.
+pub fn short_chat(max_tokens: u32) -> Value {
+    serde_json::json!({
+        "model": "default",
+        "messages": [{"role": "user", "content": "Say hello."}],
+        "temperature": 0,
+        "max_tokens": max_tokens,
+    })
 }

@@ -1,0 +1,65 @@
+//! The gateway: what every request passes before its handler runs — the
+//! key check, the per-key rate limit, and the admission gate that holds new
+//! requests while the model is being swapped.
+//!
+//! One middleware ([`admit`]) applies them in that order, classifying the
+//! request by path ([`Access`]), so a route added anywhere is covered:
+//! only `/health/*`, `/metrics` and `/openapi.json` skip all of it.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::{Access, AuthConfig};
+use crate::limits::RequestLimits;
+use crate::rate_limit::RateLimits;
+use crate::state::RouterState;
+use crate::swap::{EngineFactory, SwapControl};
+
+/// Settings and live state that outlive any one engine (they carry over a
+/// model swap).
+#[derive(Default)]
+pub struct Gateway {
+    pub auth: AuthConfig,
+    pub rate_limits: RateLimits,
+    pub limits: RequestLimits,
+    pub swap: SwapControl,
+    /// How to start an engine for another model; `None` disables hot swap.
+    pub factory: Option<Arc<dyn EngineFactory>>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("auth", &self.auth)
+            .field("rate_limits", &self.rate_limits)
+            .field("limits", &self.limits)
+            .field("hot_swap", &self.factory.is_some())
+            .finish()
+    }
+}
+
+/// The middleware: authenticate, rate-limit, then admit (or hold during a
+/// swap) every request that is not public. Errors are [`crate::ApiError`]
+/// responses, so outer layers can re-render them per API family.
+pub async fn admit(State(router): State<RouterState>, request: Request, next: Next) -> Response {
+    let gateway = router.gateway();
+    let access = Access::of_path(request.uri().path());
+    let caller = match gateway.auth.authorize(access, request.headers()) {
+        Ok(caller) => caller,
+        Err(e) => return e.into_response(),
+    };
+    match access {
+        Access::Public | Access::Admin => next.run(request).await,
+        Access::Api => {
+            if let Err(e) = gateway.rate_limits.check_key(caller) {
+                return e.into_response();
+            }
+            // Counted until the handler answers; a swap waits for these.
+            let _in_flight = gateway.swap.admit().await;
+            next.run(request).await
+        }
+    }
+}

@@ -5,14 +5,14 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::engine_options::EngineOptions;
+use crate::logging::LogOptions;
 
 /// An LLM inference server that keeps every agent's KV cache.
 #[derive(Parser, Debug)]
 #[command(name = "semantic", version, about, long_about = None)]
 pub struct Cli {
-    /// Log filter (tracing EnvFilter syntax), e.g. `debug` or `semantic_engine=debug`.
-    #[arg(long, global = true, env = "SEMANTIC_LOG")]
-    pub log_level: Option<String>,
+    #[command(flatten)]
+    pub log: LogOptions,
 
     #[command(subcommand)]
     pub command: Command,
@@ -22,8 +22,11 @@ pub struct Cli {
 pub enum Command {
     /// Stream a chat reply to one prompt to stdout.
     Generate(GenerateArgs),
-    /// Serve the OpenAI-compatible HTTP API.
+    /// Serve the HTTP API (OpenAI- and Anthropic-compatible).
     Serve(ServeArgs),
+    /// Print the effective `serve` configuration and where each setting
+    /// came from (flag, env, file or default), then exit.
+    Config(ServeArgs),
     /// Run a benchmark.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -65,6 +68,10 @@ pub struct GenerateArgs {
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
+    /// TOML file of settings (keys are the long flag names, e.g.
+    /// `kv_budget = "2GiB"`); flags and SEMANTIC_* env vars override it.
+    #[arg(long, env = "SEMANTIC_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Address to listen on. Loopback by default: there is no authentication yet.
     #[arg(long, default_value = "127.0.0.1", env = "SEMANTIC_HOST")]
     pub host: std::net::IpAddr,
@@ -74,6 +81,13 @@ pub struct ServeArgs {
     /// Where agents' KV caches are persisted (default: the user's data directory).
     #[arg(long, env = "SEMANTIC_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// On SIGTERM/SIGINT, how long requests in flight may run on before they
+    /// are cancelled (e.g. `30s`, `2m`). Caches are persisted either way.
+    #[arg(long, default_value = "30s", env = "SEMANTIC_SHUTDOWN_TIMEOUT")]
+    pub shutdown_timeout: humantime::Duration,
+    /// `/health/live` fails once the engine thread has been stuck this long.
+    #[arg(long, default_value = "60s", env = "SEMANTIC_ENGINE_STALL_TIMEOUT")]
+    pub engine_stall_timeout: humantime::Duration,
     #[command(flatten)]
     pub engine: EngineOptions,
 }

@@ -6,15 +6,17 @@
 //! cancels its request: the engine notices before its next step and frees
 //! the sequence's KV cells at once.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use semantic_domain::block_pool::BlockPool;
 use semantic_domain::persistence::{AgentPersistence, LoadResult};
 use semantic_domain::{AgentId, GenerateRequest, RequestId};
 
+use crate::admission_gate::AdmissionGate;
 use crate::agent_cache::AgentInfo;
 use crate::scheduler::{EvictTarget, Loader};
 use tokio::sync::{mpsc as tokio_mpsc, oneshot};
@@ -47,6 +49,26 @@ pub struct EngineCounters {
     pub steps: AtomicU64,
     pub batch_tokens: AtomicU64,
     pub sampled_tokens: AtomicU64,
+    /// Milliseconds after `started` at which the engine thread last went
+    /// round its loop (it wakes at least every [`HEARTBEAT_INTERVAL`] when
+    /// idle), so a stuck thread shows as a growing age.
+    pub heartbeat_ms: AtomicU64,
+    /// Set once the disk tier is indexed and the engine takes requests.
+    pub started: AtomicBool,
+    pub pool_total_blocks: AtomicU32,
+    pub pool_used_blocks: AtomicU32,
+    /// Blocks held by running requests (idle agents' blocks are evictable).
+    pub pool_pinned_blocks: AtomicU32,
+}
+
+/// How often an idle engine thread wakes to prove it is alive.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
+
+impl EngineCounters {
+    fn beat(&self, epoch: Instant) {
+        let ms = u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.heartbeat_ms.store(ms, Ordering::Relaxed);
+    }
 }
 
 enum Command {
@@ -77,7 +99,10 @@ struct Shared {
     model: Arc<LoadedModel>,
     config: EngineConfig,
     counters: Arc<EngineCounters>,
+    /// When the engine thread started; the heartbeat counts from here.
+    epoch: Instant,
     accepting: AtomicBool,
+    gate: Arc<AdmissionGate>,
     next_id: AtomicU64,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -120,6 +145,7 @@ impl EngineHandle {
         let model = Arc::new(LoadedModel::load(&config.model_path, progress)?);
         config.apply_kv_budget(&model.info().kv_geometry)?;
         let counters = Arc::new(EngineCounters::default());
+        let epoch = Instant::now();
         let (tx, rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
         let thread = {
@@ -130,7 +156,9 @@ impl EngineHandle {
             };
             std::thread::Builder::new()
                 .name("semantic-engine".into())
-                .spawn(move || engine_thread(&model, &config, counters, &rx, &ready_tx, tiers))
+                .spawn(move || {
+                    engine_thread(&model, &config, counters, epoch, &rx, &ready_tx, tiers)
+                })
                 .map_err(|e| {
                     EngineError::ContextCreate(format!("cannot spawn engine thread: {e}"))
                 })?
@@ -146,7 +174,9 @@ impl EngineHandle {
                 model,
                 config,
                 counters,
+                epoch,
                 accepting: AtomicBool::new(true),
+                gate: Arc::new(AdmissionGate::default()),
                 next_id: AtomicU64::new(1),
                 thread: Mutex::new(Some(thread)),
             }),
@@ -179,6 +209,7 @@ impl EngineHandle {
         if !self.shared.accepting.load(Ordering::SeqCst) {
             return Err(EngineError::ShuttingDown);
         }
+        let in_flight = self.shared.gate.enter().ok_or(EngineError::Draining)?;
         let capacity = self.shared.config.queue_capacity;
         if self.shared.counters.queued.fetch_add(1, Ordering::SeqCst) >= capacity {
             self.shared.counters.queued.fetch_sub(1, Ordering::SeqCst);
@@ -193,7 +224,40 @@ impl EngineHandle {
             self.shared.counters.queued.fetch_sub(1, Ordering::SeqCst);
             return Err(EngineError::Stopped);
         }
-        Ok(GenerationStream::new(id, rx))
+        Ok(GenerationStream::new(id, rx, in_flight))
+    }
+
+    /// Start draining: every later `submit` fails with
+    /// [`EngineError::Draining`], generations already submitted run on.
+    pub fn begin_drain(&self) {
+        self.shared.gate.close();
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.shared.gate.is_closed()
+    }
+
+    /// Generations submitted whose streams are still held by callers.
+    pub fn in_flight(&self) -> u64 {
+        self.shared.gate.in_flight()
+    }
+
+    /// Resolves once no generation is in flight; with
+    /// [`EngineHandle::begin_drain`] first, once the engine has drained.
+    pub async fn drained(&self) {
+        self.shared.gate.idle().await;
+    }
+
+    /// How long ago the engine thread last went round its loop. Grows
+    /// without bound only if the thread is stuck (or has exited).
+    pub fn heartbeat_age(&self) -> Duration {
+        let last = Duration::from_millis(self.shared.counters.heartbeat_ms.load(Ordering::Relaxed));
+        self.shared.epoch.elapsed().saturating_sub(last)
+    }
+
+    /// The model is loaded, the disk tier indexed and requests are served.
+    pub fn is_started(&self) -> bool {
+        self.shared.counters.started.load(Ordering::SeqCst)
     }
 
     fn validate(&self, request: &GenerateRequest) -> Result<(), EngineError> {
@@ -342,6 +406,7 @@ fn engine_thread(
     model: &LoadedModel,
     config: &EngineConfig,
     counters: Arc<EngineCounters>,
+    epoch: Instant,
     commands: &Receiver<Command>,
     ready: &mpsc::SyncSender<Result<(), EngineError>>,
     tiers: Tiers,
@@ -366,6 +431,11 @@ fn engine_thread(
         tracing::info!(agents = stored.len(), "disk tier indexed");
         scheduler.seed_disk_index(stored);
     }
+    counters
+        .pool_total_blocks
+        .store(scheduler.pool().total_blocks(), Ordering::Relaxed);
+    counters.beat(epoch);
+    counters.started.store(true, Ordering::SeqCst);
     tracing::info!(
         context_tokens = config.total_blocks() * config.block_tokens,
         max_sequences = config.max_sequences,
@@ -374,6 +444,8 @@ fn engine_thread(
         "engine ready"
     );
     'run: loop {
+        counters.beat(epoch);
+        publish_pool(&scheduler, counters);
         // Idle with unsaved turns: save one, unless work is waiting.
         while scheduler.is_idle() && scheduler.has_unsaved() {
             match commands.try_recv() {
@@ -386,13 +458,15 @@ fn engine_thread(
             }
         }
         if scheduler.is_idle() {
-            match commands.recv() {
+            // Wake now and then to keep the heartbeat fresh while idle.
+            match commands.recv_timeout(HEARTBEAT_INTERVAL) {
                 Ok(cmd) => {
                     if !handle(cmd, &mut scheduler, counters) {
                         break;
                     }
                 }
-                Err(_) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
         let mut stop = false;
@@ -510,6 +584,17 @@ fn handle(
         Command::Shutdown => return false,
     }
     true
+}
+
+/// Pool occupancy for readers on other threads (probes, metrics).
+fn publish_pool(scheduler: &Scheduler<LlamaCompute<'_>>, counters: &EngineCounters) {
+    let pool = scheduler.pool();
+    counters
+        .pool_used_blocks
+        .store(pool.used_blocks(), Ordering::Relaxed);
+    counters
+        .pool_pinned_blocks
+        .store(scheduler.pinned_blocks(), Ordering::Relaxed);
 }
 
 fn publish(

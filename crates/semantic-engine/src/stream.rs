@@ -4,10 +4,14 @@ use semantic_domain::generation::Timings;
 use semantic_domain::{FinishReason, GenerationEvent, RequestId, TokenId, Usage};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-/// Events of one request. Dropping it cancels the request.
+use crate::admission_gate::InFlight;
+
+/// Events of one request. Dropping it cancels the request and ends its
+/// count as in flight (what a drain waits for).
 pub struct GenerationStream {
     id: RequestId,
     events: UnboundedReceiver<GenerationEvent>,
+    _in_flight: InFlight,
 }
 
 /// A whole generation, collected.
@@ -21,8 +25,16 @@ pub struct Completion {
 }
 
 impl GenerationStream {
-    pub(crate) fn new(id: RequestId, events: UnboundedReceiver<GenerationEvent>) -> Self {
-        Self { id, events }
+    pub(crate) fn new(
+        id: RequestId,
+        events: UnboundedReceiver<GenerationEvent>,
+        in_flight: InFlight,
+    ) -> Self {
+        Self {
+            id,
+            events,
+            _in_flight: in_flight,
+        }
     }
 
     pub fn id(&self) -> RequestId {

@@ -85,6 +85,33 @@ impl ApiError {
         )
     }
 
+    /// 503 while the server drains for shutdown: the client should retry,
+    /// here after a restart or on another instance.
+    pub fn shutting_down() -> Self {
+        ApiError {
+            retry_after: Some(5),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorKind::ServerError,
+                "the server is shutting down and accepts no new requests; retry shortly",
+            )
+            .with_code("shutting_down")
+        }
+    }
+
+    /// 503 until the model is loaded and the disk tier indexed.
+    pub fn starting() -> Self {
+        ApiError {
+            retry_after: Some(2),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorKind::ServerError,
+                "the server is starting (loading the model and indexing the cache); retry shortly",
+            )
+            .with_code("starting")
+        }
+    }
+
     /// 404 for a path no route serves (OpenAI's type and code for it).
     pub fn not_found(method: &str, path: &str) -> Self {
         Self::new(
@@ -210,6 +237,7 @@ pub fn from_engine(err: EngineError, max_tokens: MaxTokensField) -> ApiError {
             )
             .with_code("queue_full")
         },
+        EngineError::Draining => ApiError::shutting_down(),
         EngineError::ShuttingDown | EngineError::Stopped => ApiError {
             retry_after: Some(5),
             ..ApiError::new(

@@ -11,9 +11,12 @@
 pub mod agents;
 pub mod error;
 pub mod extract;
+pub mod front;
 pub mod health;
+pub mod lifecycle;
 pub mod models;
 pub mod openai;
+pub mod request_identity;
 pub mod routes;
 pub mod sse;
 pub mod state;
@@ -26,6 +29,7 @@ use axum::serve::ListenerExt;
 use semantic_engine::EngineHandle;
 
 pub use error::ApiError;
+pub use lifecycle::{Lifecycle, Phase, ProbeSettings};
 
 /// Where and how the server listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,6 +60,44 @@ impl ServerConfig {
     }
 }
 
+/// A server through its life: build it, serve [`Server::router`] at once
+/// (probes answer while the model loads), [`Server::start`] it when the
+/// engine is up, [`Server::begin_drain`] on shutdown.
+pub struct Server {
+    lifecycle: Arc<Lifecycle>,
+    config: ServerConfig,
+}
+
+impl Server {
+    pub fn new(config: ServerConfig, probes: ProbeSettings) -> Self {
+        Self {
+            lifecycle: Arc::new(Lifecycle::new(probes)),
+            config,
+        }
+    }
+
+    /// The whole router: probes, request ids and logging, then the API.
+    pub fn router(&self) -> axum::Router {
+        front::build(self.lifecycle.clone())
+    }
+
+    /// Serve the API over `engine` from now on.
+    pub fn start(&self, engine: EngineHandle) {
+        let state = Arc::new(state::AppState::new(engine, self.config.max_body_bytes));
+        let api = routes::build(state.clone());
+        self.lifecycle.install(state, api);
+    }
+
+    /// Refuse new requests (503) and generations; in-flight ones run on.
+    pub fn begin_drain(&self) {
+        self.lifecycle.begin_drain();
+    }
+
+    pub fn lifecycle(&self) -> &Arc<Lifecycle> {
+        &self.lifecycle
+    }
+}
+
 /// The router over an already-started engine, with default settings.
 pub fn router(engine: EngineHandle) -> axum::Router {
     router_with_config(engine, &ServerConfig::default())
@@ -64,8 +106,9 @@ pub fn router(engine: EngineHandle) -> axum::Router {
 /// The router over an already-started engine; only `max_body_bytes` of
 /// `config` applies here (host and port are the listener's business).
 pub fn router_with_config(engine: EngineHandle, config: &ServerConfig) -> axum::Router {
-    let state = state::AppState::new(engine, config.max_body_bytes);
-    routes::build(Arc::new(state))
+    let server = Server::new(config.clone(), ProbeSettings::default());
+    server.start(engine);
+    server.router()
 }
 
 /// Serve on `listener` with default settings until `shutdown` resolves.

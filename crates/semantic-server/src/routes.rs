@@ -4,14 +4,13 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
 use axum::routing::{get, post};
 use axum::Router;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnRequest, DefaultOnResponse, TraceLayer};
-use tracing::Level;
 
 use crate::error::ApiError;
 use crate::state::SharedState;
-use crate::{agents, health, models, openai};
+use crate::{agents, models, openai};
 
-/// Every route, with JSON 404/405 answers, the body limit and request tracing.
+/// Every API route, with JSON 404/405 answers and the body limit. Probes,
+/// request ids and request logging live in the outer router (`front`).
 pub fn build(state: SharedState) -> Router {
     let body_limit = state.max_body_bytes;
     Router::new()
@@ -24,26 +23,13 @@ pub fn build(state: SharedState) -> Router {
             get(agents::retrieve).delete(agents::delete),
         )
         .route("/v1/agents/{id}/evict", post(agents::evict))
-        .route("/health/live", get(health::live))
         // Applies to the routes above, so it must follow them.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         // `ApiJson` enforces the limit itself; this covers axum's own body
         // extractors should a route ever use one.
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(trace_layer())
         .with_state(state)
-}
-
-/// Method, path, status and latency at debug level; never headers or
-/// bodies, which carry prompts and credentials.
-fn trace_layer(
-) -> TraceLayer<tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>>
-{
-    TraceLayer::new_for_http()
-        .make_span_with(DefaultMakeSpan::new().level(Level::DEBUG))
-        .on_request(DefaultOnRequest::new().level(Level::DEBUG))
-        .on_response(DefaultOnResponse::new().level(Level::DEBUG))
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

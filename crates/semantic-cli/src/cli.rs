@@ -100,6 +100,41 @@ pub enum BenchCommand {
     /// disk, over HTTP, against a spawned `semantic serve` or any
     /// OpenAI-compatible server (--base-url).
     Ttft(BenchTtftArgs),
+    /// Many agents in multi-turn conversations at once for a fixed time:
+    /// status counts and p50/p95/p99 first-token and request latency.
+    Load(BenchLoadArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchLoadArgs {
+    /// Load this OpenAI-compatible server instead of spawning `semantic serve`.
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// Sent as `Authorization: Bearer` to a --base-url server.
+    #[arg(long, env = "SEMANTIC_BENCH_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Model name sent in requests (default: "default", or the first id of
+    /// GET /v1/models of a --base-url server).
+    #[arg(long)]
+    pub served_model: Option<String>,
+    /// GGUF model of the spawned server.
+    #[arg(long, env = "SEMANTIC_MODEL")]
+    pub model: Option<PathBuf>,
+    /// Directory of .txt files the agents' system prompts are cut from.
+    #[arg(long, default_value = "../shared/corpus")]
+    pub corpus: PathBuf,
+    /// Agents talking at once.
+    #[arg(long, default_value_t = 10)]
+    pub agents: usize,
+    /// How long to keep the load up (e.g. 60s).
+    #[arg(long, default_value = "60s")]
+    pub duration: humantime::Duration,
+    /// Longest reply; requests alternate between a quarter, half and all of it.
+    #[arg(long, default_value_t = 32)]
+    pub max_tokens: u32,
+    /// KV cache type of the spawned server: f16, q8_0 or q4_0.
+    #[arg(long, default_value = "f16")]
+    pub kv_type: semantic_domain::KvType,
 }
 
 #[derive(Args, Debug)]

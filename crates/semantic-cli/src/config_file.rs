@@ -43,8 +43,10 @@ pub fn parse(args: Vec<OsString>) -> anyhow::Result<Parsed> {
     let Some((name, sub)) = first.subcommand() else {
         return finish(first, Sources::none());
     };
-    let path = sub.get_one::<PathBuf>("config").cloned();
-    let Some(path) = path.filter(|_| CONFIGURABLE.contains(&name)) else {
+    if !CONFIGURABLE.contains(&name) {
+        return finish(first, Sources::none());
+    }
+    let Ok(Some(path)) = sub.try_get_one::<PathBuf>("config").map(|p| p.cloned()) else {
         return finish(first, Sources::none());
     };
     let table = read_table(&path)?;

@@ -41,16 +41,35 @@ fn flags_beat_env_beat_file_beat_defaults() {
     let out = config(
         file,
         &["--port", "7002"],
-        &[("SEMANTIC_QUEUE_CAPACITY", "22"), ("SEMANTIC_STEP_TOKEN_BUDGET", "256")],
+        &[
+            ("SEMANTIC_QUEUE_CAPACITY", "22"),
+            ("SEMANTIC_STEP_TOKEN_BUDGET", "256"),
+        ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(line(&stdout, "port"), "port = 7002  # flag");
-    assert_eq!(line(&stdout, "queue-capacity"), "queue-capacity = 22  # env");
+    assert_eq!(
+        line(&stdout, "queue-capacity"),
+        "queue-capacity = 22  # env"
+    );
     assert_eq!(line(&stdout, "kv-type"), "kv-type = \"q8_0\"  # file");
-    assert_eq!(line(&stdout, "shutdown-timeout"), "shutdown-timeout = \"12s\"  # file");
-    assert_eq!(line(&stdout, "step-token-budget"), "step-token-budget = 256  # env");
-    assert_eq!(line(&stdout, "max-sequences"), "max-sequences = 32  # default");
+    assert_eq!(
+        line(&stdout, "shutdown-timeout"),
+        "shutdown-timeout = \"12s\"  # file"
+    );
+    assert_eq!(
+        line(&stdout, "step-token-budget"),
+        "step-token-budget = 256  # env"
+    );
+    assert_eq!(
+        line(&stdout, "max-sequences"),
+        "max-sequences = 32  # default"
+    );
 }
 
 #[test]
@@ -58,12 +77,18 @@ fn unknown_keys_and_bad_values_fail_naming_file_and_key() {
     let out = config("kv_budgett = \"1GiB\"\n", &[], &[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unknown setting `kv_budgett`") && err.contains("semantic.toml"), "{err}");
+    assert!(
+        err.contains("unknown setting `kv_budgett`") && err.contains("semantic.toml"),
+        "{err}"
+    );
 
     let out = config("port = \"eighty\"\n", &[], &[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("setting `port`") && err.contains("eighty"), "{err}");
+    assert!(
+        err.contains("setting `port`") && err.contains("eighty"),
+        "{err}"
+    );
 
     let out = config("port = [\n", &[], &[]);
     assert!(!out.status.success());
@@ -72,5 +97,9 @@ fn unknown_keys_and_bad_values_fail_naming_file_and_key() {
     // Invalid combinations are caught by the same validation `serve` runs.
     let out = config("max_sequences = 0\n", &[], &[]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("max_sequences"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("max_sequences"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

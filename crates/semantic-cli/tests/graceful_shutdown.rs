@@ -5,92 +5,13 @@
 //! Logs on a non-terminal stderr are JSON lines carrying request ids.
 
 mod support;
-use support::model_path;
+use support::serve_process::Serve;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::{json, Value};
-
-struct Serve {
-    child: Child,
-    base: String,
-    log: PathBuf,
-}
-
-impl Serve {
-    async fn start(cache: &Path, extra: &[&str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = cache.join(format!("serve-{port}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_semantic"))
-            .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--context-tokens", "4096", "--max-sequences", "4"])
-            .arg("--model")
-            .arg(model_path())
-            .arg("--cache-dir")
-            .arg(cache)
-            .args(extra)
-            .env_remove("SEMANTIC_LOG_FORMAT")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("semantic serve starts");
-        let serve = Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-        };
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let r = client.get(serve.url("/health/startup")).send().await;
-            if r.is_ok_and(|r| r.status() == 200) {
-                return serve;
-            }
-            assert!(Instant::now() < deadline, "no startup: {}", serve.log_text());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn signal(&self) {
-        // SAFETY: kill(2) on our own child's pid; no memory is touched.
-        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        assert_eq!(rc, 0);
-    }
-
-    /// Wait (bounded) for the process to exit; returns its status and how long it took.
-    async fn exited(&mut self, within: Duration) -> (ExitStatus, Duration) {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (status, started.elapsed());
-            }
-            assert!(started.elapsed() < within, "still running: {}", self.log_text());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn messages(history: &[(&str, &str)]) -> Value {
     Value::Array(
@@ -101,7 +22,12 @@ fn messages(history: &[(&str, &str)]) -> Value {
     )
 }
 
-async fn turn(client: &reqwest::Client, serve: &Serve, agent: &str, history: &[(&str, &str)]) -> Value {
+async fn turn(
+    client: &reqwest::Client,
+    serve: &Serve,
+    agent: &str,
+    history: &[(&str, &str)],
+) -> Value {
     let r = client
         .post(serve.url("/v1/chat/completions"))
         .header("x-agent-id", agent)
@@ -127,7 +53,12 @@ fn agent_files(cache: &Path) -> Vec<String> {
 }
 
 /// A long streaming request (ignore_eos keeps it going to max_tokens).
-async fn long_stream(client: &reqwest::Client, serve: &Serve, agent: &str, max_tokens: u32) -> reqwest::Response {
+async fn long_stream(
+    client: &reqwest::Client,
+    serve: &Serve,
+    agent: &str,
+    max_tokens: u32,
+) -> reqwest::Response {
     let r = client
         .post(serve.url("/v1/chat/completions"))
         .header("x-agent-id", agent)
@@ -150,9 +81,12 @@ async fn sigterm_drains_persists_exits_zero_and_a_restart_serves_from_disk() {
     let mut serve = Serve::start(cache.path(), &[]).await;
     let history = [("user", "Name three colours.")];
     let first = turn(&client, &serve, "finished-agent", &history).await;
-    let reply = first["choices"][0]["message"]["content"].as_str().unwrap().to_owned();
+    let reply = first["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
-    let stream = long_stream(&client, &serve, "streaming-agent", 96).await;
+    let stream = long_stream(&client, &serve, "streaming-agent", 48).await;
     let mut chunks = stream.bytes_stream();
     let mut text = String::from_utf8_lossy(&chunks.next().await.unwrap().unwrap()).into_owned();
     serve.signal();
@@ -202,10 +136,17 @@ async fn sigterm_drains_persists_exits_zero_and_a_restart_serves_from_disk() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
-    assert!(lines.iter().any(|l| l["span"]["request_id"] == "turn-of-finished-agent"
-        && l["message"] == "request finished"));
-    assert!(lines.iter().any(|l| l["message"] == "drained: every request in flight finished"));
-    assert!(!log.contains("Name three colours"), "prompts are never logged");
+    assert!(lines
+        .iter()
+        .any(|l| l["span"]["request_id"] == "turn-of-finished-agent"
+            && l["message"] == "request finished"));
+    assert!(lines
+        .iter()
+        .any(|l| l["message"] == "drained: every request in flight finished"));
+    assert!(
+        !log.contains("Name three colours"),
+        "prompts are never logged"
+    );
 
     // A restart serves the finished turn from its file.
     let serve = Serve::start(cache.path(), &[]).await;
@@ -216,8 +157,13 @@ async fn sigterm_drains_persists_exits_zero_and_a_restart_serves_from_disk() {
     ];
     let again = turn(&client, &serve, "finished-agent", &next).await;
     assert_eq!(again["usage"]["cache_source"], "disk", "{again}");
-    let cached = again["usage"]["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap();
-    assert!(cached >= first["usage"]["prompt_tokens"].as_u64().unwrap(), "{again}");
+    let cached = again["usage"]["prompt_tokens_details"]["cached_tokens"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        cached >= first["usage"]["prompt_tokens"].as_u64().unwrap(),
+        "{again}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,5 +193,118 @@ async fn a_second_signal_or_the_timeout_cuts_the_drain_short_but_still_persists(
         }
         assert!(!rest.contains("\"finish_reason\":\"length\""), "{rest}");
         assert!(agent_files(cache.path()).contains(&"done-agent.safetensors".to_owned()));
+    }
+}
+
+/// The last turn of one agent that the server answered in full.
+#[derive(Clone, Debug)]
+struct Completed {
+    history: Vec<(String, String)>,
+    prompt_tokens: u64,
+}
+
+/// One agent talking until the server stops answering; returns its last
+/// completed turn and every status it saw.
+async fn agent_until_refused(base: String, agent: String) -> (Option<Completed>, Vec<u16>) {
+    let client = reqwest::Client::new();
+    let mut history = vec![("user".to_owned(), format!("I am {agent}. Say hello."))];
+    let mut last = None;
+    let mut statuses = Vec::new();
+    for turn in 0..200 {
+        let body = json!({
+            "model": "default", "max_tokens": 8, "temperature": 0,
+            "messages": history.iter().map(|(r, c)| json!({"role": r, "content": c})).collect::<Vec<_>>(),
+        });
+        let sent = client
+            .post(format!("{base}/v1/chat/completions"))
+            .header("x-agent-id", &agent)
+            .json(&body)
+            .send()
+            .await;
+        let Ok(response) = sent else { break }; // the listener has closed
+        statuses.push(response.status().as_u16());
+        if response.status() != 200 {
+            break; // 503: draining
+        }
+        let Ok(reply) = response.json::<Value>().await else {
+            break;
+        };
+        let text = reply["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap_or_default();
+        last = Some(Completed {
+            history: history.clone(),
+            prompt_tokens: reply["usage"]["prompt_tokens"].as_u64().unwrap(),
+        });
+        history.push(("assistant".to_owned(), text.to_owned()));
+        history.push(("user".to_owned(), format!("Turn {turn}: go on.")));
+    }
+    (last, statuses)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_from_ten_agents_loses_no_completed_turn() {
+    let cache = tempfile::tempdir().unwrap();
+    // Bounded so that on a loaded machine, where ten agents' turns can take
+    // many seconds, the whole shutdown still fits in 30 s; what the cut
+    // cancels was not completed, so it need not be on disk.
+    let mut serve = Serve::start(cache.path(), &["--shutdown-timeout", "15s"]).await;
+    let agents: Vec<String> = (0..10).map(|i| format!("load-agent-{i}")).collect();
+    let tasks: Vec<_> = agents
+        .iter()
+        .map(|a| tokio::spawn(agent_until_refused(serve.base.clone(), a.clone())))
+        .collect();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    serve.signal();
+    let (status, took) = serve.exited(Duration::from_secs(30)).await;
+    assert!(status.success(), "exit {status:?}: {}", serve.log_text());
+    assert!(took < Duration::from_secs(30));
+
+    let mut completed = Vec::new();
+    for (agent, task) in agents.iter().zip(tasks) {
+        let (last, statuses) = task.await.unwrap();
+        assert!(
+            statuses.iter().all(|&s| s == 200 || s == 503),
+            "{agent} saw {statuses:?}: only successes and drain refusals are allowed"
+        );
+        if let Some(last) = last {
+            completed.push((agent.clone(), last));
+        }
+    }
+    assert!(
+        completed.len() >= 5,
+        "too few agents completed a turn: {completed:?}"
+    );
+
+    // Every completed turn is on disk: each agent's last turn comes back
+    // from its file after a restart.
+    let serve = Serve::start(cache.path(), &[]).await;
+    let client = reqwest::Client::new();
+    for (agent, last) in completed {
+        let body = json!({
+            "model": "default", "max_tokens": 1, "temperature": 0,
+            "messages": last.history.iter().map(|(r, c)| json!({"role": r, "content": c})).collect::<Vec<_>>(),
+        });
+        let again: Value = client
+            .post(serve.url("/v1/chat/completions"))
+            .header("x-agent-id", &agent)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(again["usage"]["cache_source"], "disk", "{agent}: {again}");
+        let cached = again["usage"]["prompt_tokens_details"]["cached_tokens"]
+            .as_u64()
+            .unwrap();
+        // The whole prompt but its last token (which is always recomputed
+        // to produce the first new token's logits).
+        assert!(
+            cached + 1 >= last.prompt_tokens,
+            "{agent}: {cached} of {} cached",
+            last.prompt_tokens
+        );
     }
 }

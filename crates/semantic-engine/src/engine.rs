@@ -339,6 +339,9 @@ impl EngineHandle {
     /// Blocks until the thread has exited.
     pub fn shutdown(&self) {
         self.shared.accepting.store(false, Ordering::SeqCst);
+        // Shutting down implies draining: callers whose generations fail now
+        // can tell the server went away from an internal fault.
+        self.shared.gate.close();
         let _ = self.send(Command::Shutdown);
         let thread = self.shared.thread.lock().ok().and_then(|mut t| t.take());
         if let Some(thread) = thread {

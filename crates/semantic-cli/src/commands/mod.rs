@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod bench;
+mod bench_load;
 mod bench_ttft;
 mod cache;
 mod config;
@@ -24,6 +25,7 @@ pub fn run(command: Command, sources: &Sources) -> anyhow::Result<()> {
         Command::Config(args) => config::run(args, sources),
         Command::Bench(BenchCommand::Engine(args)) => bench::run(args),
         Command::Bench(BenchCommand::Ttft(args)) => bench_ttft::run(args),
+        Command::Bench(BenchCommand::Load(args)) => bench_load::run(args),
         Command::Version => version::run(),
         Command::Cache(args) => cache::run(args),
     }

@@ -57,7 +57,7 @@ pub async fn completions(
             plan.include_usage,
         )))
     } else {
-        complete(generation, meta).await
+        complete(&state.engine, generation, meta).await
     }
 }
 
@@ -82,11 +82,15 @@ async fn tokenize(
 
 /// Wait for the whole generation. If the client goes away first, axum drops
 /// this future and with it `generation`, which cancels the request.
-async fn complete(generation: GenerationStream, meta: ResponseMeta) -> Result<Response, ApiError> {
+async fn complete(
+    engine: &EngineHandle,
+    generation: GenerationStream,
+    meta: ResponseMeta,
+) -> Result<Response, ApiError> {
     let done = generation
         .collect()
         .await
-        .map_err(|message| ApiError::internal(message).with_code("generation_failed"))?;
+        .map_err(|message| generation_failed(engine, message))?;
     let body = ChatCompletion {
         id: meta.id,
         object: "chat.completion",
@@ -105,4 +109,14 @@ async fn complete(generation: GenerationStream, meta: ResponseMeta) -> Result<Re
         system_fingerprint: meta.fingerprint,
     };
     Ok(Json(body).into_response())
+}
+
+/// A generation that ended in failure: cut short by a shutdown is the
+/// server going away (503, retry elsewhere), anything else is our fault.
+pub fn generation_failed(engine: &EngineHandle, message: String) -> ApiError {
+    if engine.is_draining() {
+        ApiError::shutting_down()
+    } else {
+        ApiError::internal(message).with_code("generation_failed")
+    }
 }

@@ -33,8 +33,9 @@ def _free_port() -> int:
 
 
 def _live(base: str) -> bool:
+    """True once the model is loaded and the disk tier indexed."""
     try:
-        with urllib.request.urlopen(f"{base}/health/live", timeout=2) as r:
+        with urllib.request.urlopen(f"{base}/health/startup", timeout=2) as r:
             return r.status == 200
     except (urllib.error.URLError, OSError):
         return False

@@ -6,14 +6,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::engine_options::EngineOptions;
 use crate::gateway_options::GatewayOptions;
+use crate::logging::LogOptions;
 
 /// An LLM inference server that keeps every agent's KV cache.
 #[derive(Parser, Debug)]
 #[command(name = "semantic", version, about, long_about = None)]
 pub struct Cli {
-    /// Log filter (tracing EnvFilter syntax), e.g. `debug` or `semantic_engine=debug`.
-    #[arg(long, global = true, env = "SEMANTIC_LOG")]
-    pub log_level: Option<String>,
+    #[command(flatten)]
+    pub log: LogOptions,
 
     #[command(subcommand)]
     pub command: Command,
@@ -23,8 +23,11 @@ pub struct Cli {
 pub enum Command {
     /// Stream a chat reply to one prompt to stdout.
     Generate(GenerateArgs),
-    /// Serve the OpenAI- and Anthropic-compatible HTTP API.
+    /// Serve the HTTP API (OpenAI- and Anthropic-compatible).
     Serve(ServeArgs),
+    /// Print the effective `serve` configuration and where each setting
+    /// came from (flag, env, file or default), then exit.
+    Config(ServeArgs),
     /// Run a benchmark.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -66,6 +69,10 @@ pub struct GenerateArgs {
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
+    /// TOML file of settings (keys are the long flag names, e.g.
+    /// `kv_budget = "2GiB"`); flags and SEMANTIC_* env vars override it.
+    #[arg(long, env = "SEMANTIC_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Address to listen on. Loopback by default; any other address needs an
     /// API key (or --allow-unauthenticated).
     #[arg(long, default_value = "127.0.0.1", env = "SEMANTIC_HOST")]
@@ -76,6 +83,13 @@ pub struct ServeArgs {
     /// Where agents' KV caches are persisted (default: the user's data directory).
     #[arg(long, env = "SEMANTIC_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// On SIGTERM/SIGINT, how long requests in flight may run on before they
+    /// are cancelled (e.g. `30s`, `2m`). Caches are persisted either way.
+    #[arg(long, default_value = "30s", env = "SEMANTIC_SHUTDOWN_TIMEOUT")]
+    pub shutdown_timeout: humantime::Duration,
+    /// `/health/live` fails once the engine thread has been stuck this long.
+    #[arg(long, default_value = "60s", env = "SEMANTIC_ENGINE_STALL_TIMEOUT")]
+    pub engine_stall_timeout: humantime::Duration,
     #[command(flatten)]
     pub engine: EngineOptions,
     #[command(flatten)]
@@ -119,6 +133,41 @@ pub enum BenchCommand {
     /// disk, over HTTP, against a spawned `semantic serve` or any
     /// OpenAI-compatible server (--base-url).
     Ttft(BenchTtftArgs),
+    /// Many agents in multi-turn conversations at once for a fixed time:
+    /// status counts and p50/p95/p99 first-token and request latency.
+    Load(BenchLoadArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchLoadArgs {
+    /// Load this OpenAI-compatible server instead of spawning `semantic serve`.
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// Sent as `Authorization: Bearer` to a --base-url server.
+    #[arg(long, env = "SEMANTIC_BENCH_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Model name sent in requests (default: "default", or the first id of
+    /// GET /v1/models of a --base-url server).
+    #[arg(long)]
+    pub served_model: Option<String>,
+    /// GGUF model of the spawned server.
+    #[arg(long, env = "SEMANTIC_MODEL")]
+    pub model: Option<PathBuf>,
+    /// Directory of .txt files the agents' system prompts are cut from.
+    #[arg(long, default_value = "../shared/corpus")]
+    pub corpus: PathBuf,
+    /// Agents talking at once.
+    #[arg(long, default_value_t = 10)]
+    pub agents: usize,
+    /// How long to keep the load up (e.g. 60s).
+    #[arg(long, default_value = "60s")]
+    pub duration: humantime::Duration,
+    /// Longest reply; requests alternate between a quarter, half and all of it.
+    #[arg(long, default_value_t = 32)]
+    pub max_tokens: u32,
+    /// KV cache type of the spawned server: f16, q8_0 or q4_0.
+    #[arg(long, default_value = "f16")]
+    pub kv_type: semantic_domain::KvType,
 }
 
 #[derive(Args, Debug)]

@@ -30,6 +30,18 @@ pub struct StreamedTurn {
     pub usage: Option<TurnUsage>,
 }
 
+/// What one request got: its status and, on success, the reply.
+#[derive(Clone, Debug)]
+pub struct ChatOutcome {
+    pub status: u16,
+    /// `Retry-After` in seconds, when the server sent one.
+    pub retry_after: Option<u64>,
+    /// Request sent until the whole reply was read.
+    pub latency: Duration,
+    /// On 200: the reply (for a non-streamed one, `ttft` is the latency).
+    pub turn: Option<StreamedTurn>,
+}
+
 /// The final usage chunk; the details are optional on foreign servers.
 #[derive(Clone, Debug, Default)]
 pub struct TurnUsage {
@@ -79,9 +91,10 @@ impl OpenAiClient {
         }
     }
 
-    /// True once `GET /health/live` answers 200 (our server's probe).
-    pub async fn is_live(&self) -> bool {
-        let probe = self.request(reqwest::Method::GET, "/health/live");
+    /// True once `GET /health/startup` answers 200: our server has loaded
+    /// the model and indexed its disk tier.
+    pub async fn is_started(&self) -> bool {
+        let probe = self.request(reqwest::Method::GET, "/health/startup");
         match probe.timeout(Duration::from_secs(2)).send().await {
             Ok(r) => r.status().is_success(),
             Err(_) => false,
@@ -126,6 +139,62 @@ impl OpenAiClient {
             bail!("POST /v1/chat/completions failed without an error body");
         }
         read_stream(response, started).await
+    }
+
+    /// One chat completion, streamed or not, whatever the server answers:
+    /// refusals (429, 503, ...) are outcomes here, not errors, so load
+    /// tests can count them. Errors are transport failures and broken bodies.
+    pub async fn chat_outcome(
+        &self,
+        agent: Option<&str>,
+        mut body: Value,
+        stream: bool,
+    ) -> anyhow::Result<ChatOutcome> {
+        body["stream"] = json!(stream);
+        if stream {
+            body["stream_options"] = json!({"include_usage": true});
+        }
+        let mut request = self
+            .request(reqwest::Method::POST, "/v1/chat/completions")
+            .json(&body);
+        if let Some(agent) = agent {
+            request = request.header("X-Agent-ID", agent);
+        }
+        let started = Instant::now();
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}/v1/chat/completions", self.base))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let turn = match (status, stream) {
+            (200, true) => Some(read_stream(response, started).await?),
+            (200, false) => {
+                let body = json_body(response, "POST /v1/chat/completions").await?;
+                Some(StreamedTurn {
+                    ttft: started.elapsed(),
+                    text: body["choices"][0]["message"]["content"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    usage: body.get("usage").map(usage_of),
+                })
+            }
+            _ => {
+                let _ = response.bytes().await;
+                None
+            }
+        };
+        Ok(ChatOutcome {
+            status,
+            retry_after,
+            latency: started.elapsed(),
+            turn,
+        })
     }
 
     /// `POST /v1/agents/{id}/evict` (our extension).

@@ -45,7 +45,7 @@ impl Server {
             .expect("semantic serve starts");
         let server = Self { child, port };
         let deadline = Instant::now() + Duration::from_secs(60);
-        while http(port, "GET", "/health/live", None).is_none() {
+        while http(port, "GET", "/health/startup", None).is_none_or(|(status, _)| status != 200) {
             assert!(Instant::now() < deadline, "server did not come up");
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -6,7 +6,7 @@
 //! cancels its request: the engine notices before its next step and frees
 //! the sequence's KV cells at once.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -16,6 +16,7 @@ use semantic_domain::block_pool::BlockPool;
 use semantic_domain::persistence::{AgentPersistence, LoadResult};
 use semantic_domain::{AgentId, GenerateRequest, RequestId};
 
+use crate::admission_gate::AdmissionGate;
 use crate::agent_cache::AgentInfo;
 use crate::scheduler::{EvictTarget, Loader};
 use tokio::sync::{mpsc as tokio_mpsc, oneshot};
@@ -52,6 +53,12 @@ pub struct EngineCounters {
     /// Beaten by the engine thread at every loop iteration, and at least
     /// every [`IDLE_BEAT`] while idle.
     pub heartbeat: Heartbeat,
+    /// Set once the disk tier is indexed and the engine takes requests.
+    pub started: AtomicBool,
+    pub pool_total_blocks: AtomicU32,
+    pub pool_used_blocks: AtomicU32,
+    /// Blocks held by running requests (idle agents' blocks are evictable).
+    pub pool_pinned_blocks: AtomicU32,
 }
 
 /// How often an idle engine thread wakes to beat its heartbeat.
@@ -87,6 +94,7 @@ struct Shared {
     counters: Arc<EngineCounters>,
     model_load: Duration,
     accepting: AtomicBool,
+    gate: Arc<AdmissionGate>,
     next_id: AtomicU64,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -159,6 +167,7 @@ impl EngineHandle {
                 counters,
                 model_load,
                 accepting: AtomicBool::new(true),
+                gate: Arc::new(AdmissionGate::default()),
                 next_id: AtomicU64::new(1),
                 thread: Mutex::new(Some(thread)),
             }),
@@ -198,8 +207,9 @@ impl EngineHandle {
 
     /// False once [`EngineHandle::shutdown`] began: the engine takes no new
     /// work, and failures of in-flight requests are the shutdown's doing.
+    /// Draining counts too: what fails then is cut by the coming shutdown.
     pub fn is_accepting(&self) -> bool {
-        self.shared.accepting.load(Ordering::SeqCst)
+        self.shared.accepting.load(Ordering::SeqCst) && !self.shared.gate.is_closed()
     }
 
     /// Validate a request and queue it. Events arrive on the returned stream;
@@ -209,6 +219,7 @@ impl EngineHandle {
         if !self.shared.accepting.load(Ordering::SeqCst) {
             return Err(EngineError::ShuttingDown);
         }
+        let in_flight = self.shared.gate.enter().ok_or(EngineError::Draining)?;
         let capacity = self.shared.config.queue_capacity;
         let depth = self.shared.counters.queued.fetch_add(1, Ordering::SeqCst);
         if depth >= capacity {
@@ -233,7 +244,33 @@ impl EngineHandle {
             self.shared.counters.queued.fetch_sub(1, Ordering::SeqCst);
             return Err(EngineError::Stopped);
         }
-        Ok(GenerationStream::new(id, rx, persisted))
+        Ok(GenerationStream::new(id, rx, persisted, in_flight))
+    }
+
+    /// Start draining: every later `submit` fails with
+    /// [`EngineError::Draining`], generations already submitted run on.
+    pub fn begin_drain(&self) {
+        self.shared.gate.close();
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.shared.gate.is_closed()
+    }
+
+    /// Generations submitted whose streams are still held by callers.
+    pub fn in_flight(&self) -> u64 {
+        self.shared.gate.in_flight()
+    }
+
+    /// Resolves once no generation is in flight; with
+    /// [`EngineHandle::begin_drain`] first, once the engine has drained.
+    pub async fn drained(&self) {
+        self.shared.gate.idle().await;
+    }
+
+    /// The model is loaded, the disk tier indexed and requests are served.
+    pub fn is_started(&self) -> bool {
+        self.shared.counters.started.load(Ordering::SeqCst)
     }
 
     fn validate(&self, request: &GenerateRequest) -> Result<(), EngineError> {
@@ -315,6 +352,9 @@ impl EngineHandle {
     /// Blocks until the thread has exited.
     pub fn shutdown(&self) {
         self.shared.accepting.store(false, Ordering::SeqCst);
+        // Shutting down implies draining: callers whose generations fail now
+        // can tell the server went away from an internal fault.
+        self.shared.gate.close();
         let _ = self.send(Command::Shutdown);
         let thread = self.shared.thread.lock().ok().and_then(|mut t| t.take());
         if let Some(thread) = thread {
@@ -407,6 +447,11 @@ fn engine_thread(
         tracing::info!(agents = stored.len(), "disk tier indexed");
         scheduler.seed_disk_index(stored);
     }
+    counters
+        .pool_total_blocks
+        .store(scheduler.pool().total_blocks(), Ordering::Relaxed);
+    counters.heartbeat.beat();
+    counters.started.store(true, Ordering::SeqCst);
     tracing::info!(
         context_tokens = config.total_blocks() * config.block_tokens,
         max_sequences = config.max_sequences,
@@ -418,6 +463,7 @@ fn engine_thread(
     let mut gauges = EngineGauges::new();
     'run: loop {
         counters.heartbeat.beat();
+        publish_pool(&scheduler, counters);
         // Idle with unsaved turns: save one, unless work is waiting.
         while scheduler.is_idle() && scheduler.has_unsaved() {
             match commands.try_recv() {
@@ -571,6 +617,17 @@ fn handle(
         Command::Shutdown => return false,
     }
     true
+}
+
+/// Pool occupancy for readers on other threads (probes, metrics).
+fn publish_pool(scheduler: &Scheduler<LlamaCompute<'_>>, counters: &EngineCounters) {
+    let pool = scheduler.pool();
+    counters
+        .pool_used_blocks
+        .store(pool.used_blocks(), Ordering::Relaxed);
+    counters
+        .pool_pinned_blocks
+        .store(scheduler.pinned_blocks(), Ordering::Relaxed);
 }
 
 fn publish(

@@ -36,6 +36,9 @@ pub enum EngineError {
     QueueFull { capacity: usize },
     #[error("the engine is shutting down and accepts no new requests")]
     ShuttingDown,
+    /// Draining: requests in flight finish, new ones are refused.
+    #[error("the server is draining for shutdown and accepts no new requests; retry on another instance")]
+    Draining,
     #[error("the engine thread has stopped")]
     Stopped,
     #[error("chat template error: {0}")]

@@ -4,6 +4,7 @@
 //! continuous-batching [`scheduler`]; async callers reach it through an
 //! [`EngineHandle`]. See ARCHITECTURE.md for the request path.
 
+pub mod admission_gate;
 pub mod agent_cache;
 pub mod backend;
 pub mod bench;

@@ -139,6 +139,15 @@ impl<B: ComputeBackend> Scheduler<B> {
         self.running.len()
     }
 
+    /// Pool blocks held by running requests: memory that cannot be freed by
+    /// evicting idle agents, so the true measure of KV pressure.
+    pub fn pinned_blocks(&self) -> u32 {
+        self.running
+            .iter()
+            .map(|seq| self.pool.owner_blocks(seq.owner()))
+            .sum()
+    }
+
     /// Call `hook` each time a request leaves the queue for the first time.
     pub fn on_dequeue(mut self, hook: Box<dyn Fn() + Send>) -> Self {
         self.on_dequeue = Some(hook);

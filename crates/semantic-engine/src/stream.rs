@@ -22,12 +22,16 @@ pub struct PersistReport {
 
 pub(crate) type PersistReportSender = oneshot::Sender<PersistReport>;
 
-/// Events of one request. Dropping it cancels the request.
+use crate::admission_gate::InFlight;
+
+/// Events of one request. Dropping it cancels the request and ends its
+/// count as in flight (what a drain waits for).
 pub struct GenerationStream {
     id: RequestId,
     events: UnboundedReceiver<GenerationEvent>,
     on_finish: Option<FinishHook>,
     persisted: Option<oneshot::Receiver<PersistReport>>,
+    _in_flight: InFlight,
 }
 
 /// A whole generation, collected.
@@ -45,12 +49,14 @@ impl GenerationStream {
         id: RequestId,
         events: UnboundedReceiver<GenerationEvent>,
         persisted: Option<oneshot::Receiver<PersistReport>>,
+        in_flight: InFlight,
     ) -> Self {
         Self {
             id,
             events,
             on_finish: None,
             persisted,
+            _in_flight: in_flight,
         }
     }
 

@@ -130,6 +130,25 @@ impl ApiError {
         )
     }
 
+    /// 503 while the server drains for shutdown: the client should retry,
+    /// here after a restart or on another instance.
+    pub fn shutting_down() -> Self {
+        Self::unavailable(
+            "the server is shutting down and accepts no new requests; retry shortly",
+            "shutting_down",
+            5,
+        )
+    }
+
+    /// 503 until the model is loaded and the disk tier indexed.
+    pub fn starting() -> Self {
+        Self::unavailable(
+            "the server is starting (loading the model and indexing the cache); retry shortly",
+            "starting",
+            2,
+        )
+    }
+
     /// 404 for a path no route serves (OpenAI's type and code for it).
     pub fn not_found(method: &str, path: &str) -> Self {
         Self::new(
@@ -361,6 +380,7 @@ pub fn from_engine(err: EngineError, names: impl Into<ParamNames>) -> ApiError {
             )
             .with_code(QUEUE_FULL)
         },
+        EngineError::Draining => ApiError::shutting_down(),
         EngineError::ShuttingDown | EngineError::Stopped => {
             ApiError::unavailable(message, "engine_unavailable", 5)
         }

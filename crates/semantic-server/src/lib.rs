@@ -18,14 +18,17 @@ pub mod auth;
 pub mod error;
 pub mod error_envelope;
 pub mod extract;
+pub mod front;
 pub mod gateway;
 pub mod health;
+pub mod lifecycle;
 pub mod limits;
 pub mod models;
 pub mod openai;
 pub mod openapi;
 pub mod prompt;
 pub mod rate_limit;
+pub mod request_identity;
 pub mod routes;
 pub mod sse;
 pub mod state;
@@ -42,6 +45,7 @@ use semantic_engine::EngineHandle;
 
 pub use auth::AuthConfig;
 pub use error::ApiError;
+pub use lifecycle::{Lifecycle, Phase, ProbeSettings};
 pub use limits::RequestLimits;
 pub use rate_limit::RateLimitConfig;
 pub use state::RouterState;
@@ -86,6 +90,60 @@ impl ServerConfig {
     }
 }
 
+/// A server through its life: build it, serve [`Server::router`] at once
+/// (probes answer while the model loads), [`Server::start`] it when the
+/// engine is up, [`Server::begin_drain`] on shutdown.
+pub struct Server {
+    lifecycle: Arc<Lifecycle>,
+    config: ServerConfig,
+}
+
+impl Server {
+    pub fn new(config: ServerConfig, probes: ProbeSettings) -> Self {
+        Self {
+            lifecycle: Arc::new(Lifecycle::new(probes)),
+            config,
+        }
+    }
+
+    /// The whole router: probes, request ids and logging, then the API.
+    pub fn router(&self) -> axum::Router {
+        front::build(self.lifecycle.clone())
+    }
+
+    /// Serve the API over `engine` from now on; with a `factory`,
+    /// `POST /admin/models/load` can swap the model. The returned state
+    /// says which engine serves at any time (shut *that* one down).
+    pub fn start(
+        &self,
+        engine: EngineHandle,
+        factory: Option<Arc<dyn EngineFactory>>,
+    ) -> RouterState {
+        let gateway = gateway::Gateway {
+            auth: self.config.auth.clone(),
+            rate_limits: rate_limit::RateLimits::new(self.config.rate_limits),
+            limits: self.config.limits,
+            swap: swap::SwapControl::new(self.config.drain_timeout),
+            factory,
+        };
+        let state = state::AppState::new(engine, self.config.max_body_bytes)
+            .with_gateway(Arc::new(gateway));
+        let state = RouterState::new(Arc::new(state));
+        self.lifecycle
+            .install(state.clone(), routes::build_with(state.clone()));
+        state
+    }
+
+    /// Refuse new requests (503) and generations; in-flight ones run on.
+    pub fn begin_drain(&self) {
+        self.lifecycle.begin_drain();
+    }
+
+    pub fn lifecycle(&self) -> &Arc<Lifecycle> {
+        &self.lifecycle
+    }
+}
+
 /// The router over an already-started engine, with default settings.
 pub fn router(engine: EngineHandle) -> axum::Router {
     router_with_config(engine, &ServerConfig::default())
@@ -105,24 +163,17 @@ pub struct App {
     pub state: RouterState,
 }
 
-/// The router over an already-started engine; with a `factory`,
-/// `POST /admin/models/load` can swap the model.
+/// The whole router (probes, request ids, the API) over an already-started
+/// engine; with a `factory`, `POST /admin/models/load` can swap the model.
 pub fn app(
     engine: EngineHandle,
     config: &ServerConfig,
     factory: Option<Arc<dyn EngineFactory>>,
 ) -> App {
-    let gateway = gateway::Gateway {
-        auth: config.auth.clone(),
-        rate_limits: rate_limit::RateLimits::new(config.rate_limits),
-        limits: config.limits,
-        swap: swap::SwapControl::new(config.drain_timeout),
-        factory,
-    };
-    let state = state::AppState::new(engine, config.max_body_bytes).with_gateway(Arc::new(gateway));
-    let state = RouterState::new(Arc::new(state));
+    let server = Server::new(config.clone(), ProbeSettings::default());
+    let state = server.start(engine, factory);
     App {
-        router: routes::build_with(state.clone()),
+        router: server.router(),
         state,
     }
 }

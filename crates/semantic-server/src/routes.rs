@@ -5,13 +5,11 @@ use axum::http::{Method, Uri};
 use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnRequest, DefaultOnResponse, TraceLayer};
-use tracing::Level;
 
 use crate::error::ApiError;
 use crate::state::{RouterState, SharedState};
 use crate::telemetry::{http, prometheus};
-use crate::{admin, agents, anthropic, error_envelope, gateway, health, models, openai, openapi};
+use crate::{admin, agents, anthropic, error_envelope, gateway, models, openai, openapi};
 
 /// Every route over one engine that never changes (no hot swap).
 pub fn build(state: SharedState) -> Router {
@@ -39,7 +37,6 @@ pub fn build_with(state: RouterState) -> Router {
             get(agents::retrieve).delete(agents::delete),
         )
         .route("/v1/agents/{id}/evict", post(agents::evict))
-        .route("/health/live", get(health::live))
         .route("/metrics", get(prometheus::scrape))
         .merge(admin::routes())
         .route("/openapi.json", get(openapi::document))
@@ -54,23 +51,12 @@ pub fn build_with(state: RouterState) -> Router {
             gateway::admit,
         ))
         .layer(axum::middleware::from_fn(http::track))
-        .layer(trace_layer())
         // Layers added after this one wrap it and would answer errors it never
         // sees, in the wrong envelope: add new layers ABOVE this line,
-        // returning `ApiError`. It must stay the outermost.
+        // returning `ApiError`. It must stay the outermost of the API router
+        // (probes, request ids and request logging live in `front`).
         .layer(middleware::from_fn(error_envelope::render))
         .with_state(state)
-}
-
-/// Method, path, status and latency at debug level; never headers or
-/// bodies, which carry prompts and credentials.
-fn trace_layer(
-) -> TraceLayer<tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>>
-{
-    TraceLayer::new_for_http()
-        .make_span_with(DefaultMakeSpan::new().level(Level::DEBUG))
-        .on_request(DefaultOnRequest::new().level(Level::DEBUG))
-        .on_response(DefaultOnResponse::new().level(Level::DEBUG))
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

@@ -447,7 +447,7 @@ async fn models_list_and_liveness() {
         .await
         .unwrap();
     assert_eq!(live.status(), 200);
-    assert_eq!(live.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+    assert_eq!(live.json::<Value>().await.unwrap()["status"], "ok");
     server.shutdown().await;
 }
 

@@ -1,10 +1,13 @@
 //! One module per subcommand.
 
 mod bench;
+mod bench_load;
 mod bench_ttft;
 mod cache;
+mod config;
 mod generate;
 mod serve;
+mod shutdown_signals;
 mod spawned_server;
 mod version;
 
@@ -12,14 +15,17 @@ use anyhow::Context;
 use semantic_engine::{EngineConfig, EngineHandle};
 
 use crate::cli::{BenchCommand, Command};
+use crate::config_file::Sources;
 use crate::progress::LoadProgress;
 
-pub fn run(command: Command) -> anyhow::Result<()> {
+pub fn run(command: Command, sources: &Sources) -> anyhow::Result<()> {
     match command {
         Command::Generate(args) => generate::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Config(args) => config::run(args, sources),
         Command::Bench(BenchCommand::Engine(args)) => bench::run(args),
         Command::Bench(BenchCommand::Ttft(args)) => bench_ttft::run(args),
+        Command::Bench(BenchCommand::Load(args)) => bench_load::run(args),
         Command::Version => version::run(),
         Command::Cache(args) => cache::run(args),
     }

@@ -1,20 +1,49 @@
-//! `semantic serve`: the HTTP API over the engine.
+//! `semantic serve`: the HTTP API over the engine, through its whole life.
+//!
+//! Order of events: bind the listener (so a taken port fails at once), serve
+//! probes while the model loads and the disk tier is indexed, serve the API,
+//! and on SIGTERM/SIGINT drain: readiness and new requests turn 503, the
+//! requests in flight finish (up to `--shutdown-timeout`, or until a second
+//! signal), then the engine stops, which persists every hot and warm agent
+//! cache to disk before the process exits 0.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use semantic_domain::persistence::AgentPersistence;
 use semantic_engine::system_info::llama_build_info;
 use semantic_engine::{EngineConfig, EngineError, EngineHandle};
-use semantic_server::EngineFactory;
+use semantic_server::{EngineFactory, ProbeSettings, RouterState, Server};
 use semantic_store::{Compat, DiskStore, StorePersistence};
+use tokio::sync::watch;
 
+use super::shutdown_signals::{self, Signals};
 use crate::cli::ServeArgs;
+
+/// How long stopped connections get to close after the engine has stopped.
+const CONNECTION_CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Settings first: a refused configuration should not cost a model load.
     let server_config = args.gateway.server_config(args.host, args.port)?;
+    let cache_dir = cache_dir(&args)?;
+    let config = args.engine.to_config()?;
+    semantic_server::telemetry::prometheus::set_commit(env!("SEMANTIC_GIT_COMMIT"));
+    // Before the engine starts, so its first values are recorded.
+    semantic_server::telemetry::prometheus::install();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(serve(args, server_config, config, cache_dir));
+    // The model loader thread may still run if a signal came during start-up.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+fn cache_dir(args: &ServeArgs) -> anyhow::Result<PathBuf> {
     let cache_dir = match args.cache_dir.clone() {
         Some(dir) => dir,
         None => dirs::data_dir()
@@ -24,34 +53,119 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&cache_dir)
         .with_context(|| format!("cannot create --cache-dir {}", cache_dir.display()))?;
-    semantic_server::telemetry::prometheus::set_commit(env!("SEMANTIC_GIT_COMMIT"));
-    // Before the engine starts, so its first values are recorded.
-    semantic_server::telemetry::prometheus::install();
-    let config = args.engine.to_config()?;
-    let persistence = open_disk_tier(&cache_dir, &config)?;
+    Ok(cache_dir)
+}
+
+async fn serve(
+    args: ServeArgs,
+    server_config: semantic_server::ServerConfig,
+    config: EngineConfig,
+    cache_dir: PathBuf,
+) -> anyhow::Result<()> {
+    let addr = server_config.socket_addr();
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (--host/--port)"))?;
+    let server = Arc::new(Server::new(
+        server_config,
+        ProbeSettings {
+            engine_stall: args.engine_stall_timeout.into(),
+            ..ProbeSettings::default()
+        },
+    ));
+    let mut signals = shutdown_signals::listen()?;
+    let (stop_http, http_stopped) = watch::channel(false);
+    let http = tokio::spawn(semantic_server::serve_router(
+        listener,
+        server.router(),
+        wait_true(http_stopped),
+    ));
+    tracing::info!(%addr, cache_dir = %cache_dir.display(), "listening; loading the model");
+
     let factory = Arc::new(ServeEngines {
         config: config.clone(),
         cache_dir: cache_dir.clone(),
     });
-    let engine = super::start_engine_with(config, Some(persistence))?;
-    let app = semantic_server::app(engine, &server_config, Some(factory));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let addr = server_config.socket_addr();
-    let result = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr} (--host/--port)"))?;
-        tracing::info!(%addr, cache_dir = %cache_dir.display(), "listening");
-        semantic_server::serve_router(listener, app.router, shutdown_signal())
-            .await
-            .context("server error")
-    });
+    let engine = tokio::select! {
+        engine = start_engine(config, cache_dir) => engine?,
+        _ = signals.first() => {
+            tracing::info!("shutdown signal during start-up; exiting");
+            let _ = stop_http.send(true);
+            return Ok(());
+        }
+    };
+    let state = server.start(engine, Some(factory));
+    tracing::info!("serving");
+
+    signals.first().await;
+    drain(&server, &state, &mut signals, args.shutdown_timeout.into()).await;
     // The engine serving now: a model swap may have replaced the first one.
-    app.state.current().engine.shutdown();
-    result
+    stop_engine(state.current().engine.clone()).await;
+    let _ = stop_http.send(true);
+    match tokio::time::timeout(CONNECTION_CLOSE_GRACE, http).await {
+        Ok(Ok(result)) => result.context("server error")?,
+        Ok(Err(e)) => tracing::warn!(error = %e, "HTTP task failed"),
+        Err(_) => tracing::warn!("connections still open after the grace period; closing them"),
+    }
+    tracing::info!("shut down");
+    Ok(())
+}
+
+/// Refuse new work and wait for the requests in flight, up to `timeout` or
+/// a second signal; whatever is left is cancelled when the engine stops.
+async fn drain(server: &Server, state: &RouterState, signals: &mut Signals, timeout: Duration) {
+    let started = Instant::now();
+    server.begin_drain();
+    let engine = state.current().engine.clone();
+    tracing::info!(
+        in_flight = engine.in_flight(),
+        timeout_s = timeout.as_secs_f64(),
+        "draining: new requests get 503"
+    );
+    tokio::select! {
+        _ = engine.drained() => tracing::info!(
+            seconds = started.elapsed().as_secs_f64(),
+            "drained: every request in flight finished"
+        ),
+        _ = tokio::time::sleep(timeout) => tracing::warn!(
+            cancelled = engine.in_flight(),
+            "--shutdown-timeout reached; cancelling the requests still in flight"
+        ),
+        _ = signals.second() => tracing::warn!(
+            cancelled = engine.in_flight(),
+            "second signal: cancelling the requests still in flight"
+        ),
+    }
+}
+
+/// Stop the engine thread, which persists every agent's cache first.
+async fn stop_engine(engine: EngineHandle) {
+    let started = Instant::now();
+    match tokio::task::spawn_blocking(move || engine.shutdown()).await {
+        Ok(()) => tracing::info!(
+            seconds = started.elapsed().as_secs_f64(),
+            "engine stopped; agent caches persisted"
+        ),
+        Err(e) => tracing::error!(error = %e, "engine shutdown task failed"),
+    }
+}
+
+/// Load the model and index the disk tier off the async runtime.
+async fn start_engine(config: EngineConfig, cache_dir: PathBuf) -> anyhow::Result<EngineHandle> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("semantic-start".into())
+        .spawn(move || {
+            let started = open_disk_tier(&cache_dir, &config)
+                .and_then(|persistence| super::start_engine_with(config, Some(persistence)));
+            let _ = tx.send(started);
+        })
+        .context("cannot spawn the model loader thread")?;
+    rx.await.context("the model loader thread died")?
+}
+
+async fn wait_true(mut flag: watch::Receiver<bool>) {
+    let _ = flag.wait_for(|stop| *stop).await;
 }
 
 /// Starts an engine for a model swap: the same engine settings, the new
@@ -93,29 +207,4 @@ fn open_disk_tier(
     let persistence = StorePersistence::new(Arc::new(store), compat)
         .context("cannot start the cache writer thread")?;
     Ok(Arc::new(persistence))
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-    tracing::info!("shutdown signal received");
 }

@@ -16,8 +16,7 @@ use semantic_domain::KvType;
 
 use crate::openai_client::OpenAiClient;
 
-/// Longest wait for a (re)started server to answer `/health/live`; the model
-/// loads before the port opens.
+/// Longest wait for a (re)started server's `/health/startup` to answer 200.
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
 /// Longest wait for a graceful exit after SIGTERM (it persists every agent).
 const STOP_TIMEOUT: Duration = Duration::from_secs(120);
@@ -115,7 +114,7 @@ async fn launch(options: &SpawnOptions) -> anyhow::Result<(Child, OpenAiClient)>
         .context("cannot start `semantic serve`")?;
     let client = OpenAiClient::new(&format!("http://127.0.0.1:{port}"), None)?;
     let deadline = Instant::now() + READY_TIMEOUT;
-    while !client.is_live().await {
+    while !client.is_started().await {
         if let Some(status) = child.try_wait().context("cannot wait for the server")? {
             bail!(
                 "`semantic serve` exited with {status} before serving; log:\n{}",

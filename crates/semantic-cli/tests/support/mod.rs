@@ -1,4 +1,7 @@
 //! Helpers shared by the CLI's integration tests.
+#![allow(dead_code)]
+
+pub mod serve_process;
 
 use std::path::PathBuf;
 

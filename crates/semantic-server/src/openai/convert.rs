@@ -72,6 +72,7 @@ fn sampling(req: &ChatCompletionRequest) -> Result<(SamplingParams, MaxTokensFie
         seed: req.seed.and_then(|s| u64::try_from(s).ok()),
         max_tokens,
         stop: req.stop.as_ref().map(|s| s.0.clone()).unwrap_or_default(),
+        ignore_eos: req.ignore_eos.unwrap_or(false),
         ..defaults
     };
     check_sampling(&params, field)?;

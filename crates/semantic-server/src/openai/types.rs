@@ -27,6 +27,9 @@ pub struct ChatCompletionRequest {
     pub user: Option<String>,
     /// Our extension: the agent whose KV cache this request extends.
     pub session_id: Option<String>,
+    /// Extension (as in vLLM): keep generating past end-of-turn tokens
+    /// until `max_tokens`, for benchmarks and load tests.
+    pub ignore_eos: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,0 +1,105 @@
+//! `semantic config` shows the effective `serve` settings and where each
+//! came from: flag > env > file > default. Bad files fail naming the key.
+
+mod support;
+use support::model_path;
+
+use std::process::{Command, Output};
+
+fn config(file: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("semantic.toml");
+    std::fs::write(&path, file).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_semantic"));
+    command
+        .arg("config")
+        .arg("--config")
+        .arg(&path)
+        .arg("--model")
+        .arg(model_path())
+        .args(args);
+    // Only the variables this test sets may reach the child.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SEMANTIC_") {
+            command.env_remove(key);
+        }
+    }
+    command.envs(env.iter().copied());
+    command.output().unwrap()
+}
+
+fn line<'a>(stdout: &'a str, key: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("{key} = ")))
+        .unwrap_or_else(|| panic!("no {key} in:\n{stdout}"))
+}
+
+#[test]
+fn flags_beat_env_beat_file_beat_defaults() {
+    let file = "port = 7001\nqueue-capacity = 11\nkv_type = \"q8_0\"\nshutdown_timeout = \"12s\"\n";
+    let out = config(
+        file,
+        &["--port", "7002"],
+        &[
+            ("SEMANTIC_QUEUE_CAPACITY", "22"),
+            ("SEMANTIC_STEP_TOKEN_BUDGET", "256"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(line(&stdout, "port"), "port = 7002  # flag");
+    assert_eq!(
+        line(&stdout, "queue-capacity"),
+        "queue-capacity = 22  # env"
+    );
+    assert_eq!(line(&stdout, "kv-type"), "kv-type = \"q8_0\"  # file");
+    assert_eq!(
+        line(&stdout, "shutdown-timeout"),
+        "shutdown-timeout = \"12s\"  # file"
+    );
+    assert_eq!(
+        line(&stdout, "step-token-budget"),
+        "step-token-budget = 256  # env"
+    );
+    assert_eq!(
+        line(&stdout, "max-sequences"),
+        "max-sequences = 32  # default"
+    );
+}
+
+#[test]
+fn unknown_keys_and_bad_values_fail_naming_file_and_key() {
+    let out = config("kv_budgett = \"1GiB\"\n", &[], &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown setting `kv_budgett`") && err.contains("semantic.toml"),
+        "{err}"
+    );
+
+    let out = config("port = \"eighty\"\n", &[], &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("setting `port`") && err.contains("eighty"),
+        "{err}"
+    );
+
+    let out = config("port = [\n", &[], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not valid TOML"));
+
+    // Invalid combinations are caught by the same validation `serve` runs.
+    let out = config("max_sequences = 0\n", &[], &[]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("max_sequences"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

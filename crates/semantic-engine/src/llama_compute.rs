@@ -66,12 +66,17 @@ pub fn new_context<'m>(
         .map_err(|e| EngineError::ContextCreate(e.to_string()))
 }
 
-/// Build the sampler chain for one request.
-pub fn sampler_for(params: &SamplingParams) -> LlamaSampler {
-    if params.is_greedy() {
-        return LlamaSampler::greedy();
-    }
+/// Build the sampler chain for one request: the grammar (if any) first, so
+/// the temperature/top-p/seeded draw only ever sees allowed tokens.
+pub fn sampler_for(model: &LoadedModel, params: &SamplingParams) -> Result<LlamaSampler, String> {
     let mut chain = Vec::new();
+    if let Some(grammar) = &params.grammar {
+        chain.push(crate::grammar::sampler(model, grammar)?);
+    }
+    if params.is_greedy() {
+        chain.push(LlamaSampler::greedy());
+        return Ok(LlamaSampler::chain_simple(chain));
+    }
     if params.top_k > 0 {
         chain.push(LlamaSampler::top_k(params.top_k as i32));
     }
@@ -82,14 +87,60 @@ pub fn sampler_for(params: &SamplingParams) -> LlamaSampler {
     let seed = params.seed.unwrap_or_else(rand::random);
     // Fold the 64-bit seed into llama.cpp's 32-bit one without dropping bits.
     chain.push(LlamaSampler::dist((seed ^ (seed >> 32)) as u32));
-    LlamaSampler::chain_simple(chain)
+    Ok(LlamaSampler::chain_simple(chain))
+}
+
+/// One slot's sampling state. A grammar that failed to compile is kept as
+/// its error, so the sequence fails at its first sample instead of running
+/// unconstrained (submit checks grammars, so this is a safety net).
+enum SlotSampler {
+    Free(LlamaSampler),
+    Constrained(LlamaSampler),
+    Broken(String),
+}
+
+impl SlotSampler {
+    fn new(model: &LoadedModel, params: &SamplingParams) -> Self {
+        match sampler_for(model, params) {
+            Ok(s) if params.grammar.is_some() => Self::Constrained(s),
+            Ok(s) => Self::Free(s),
+            Err(e) => Self::Broken(e),
+        }
+    }
+
+    fn sample(&mut self, ctx: &LlamaContext<'_>, index: i32) -> Result<TokenId, BackendError> {
+        match self {
+            Self::Free(s) => Ok(s.sample(ctx, index).0),
+            Self::Constrained(s) => sample_constrained(s, ctx, index),
+            Self::Broken(e) => Err(BackendError::Sample(e.clone())),
+        }
+    }
+}
+
+/// `llama_sampler_sample`, spelled out so the grammar's accept goes through
+/// the exception-catching wrapper: if no allowed token is left, llama.cpp
+/// throws, and a C++ exception crossing into Rust would abort the server.
+fn sample_constrained(
+    sampler: &mut LlamaSampler,
+    ctx: &LlamaContext<'_>,
+    index: i32,
+) -> Result<TokenId, BackendError> {
+    let mut candidates = ctx.token_data_array_ith(index);
+    candidates.apply_sampler(sampler);
+    let token = candidates
+        .selected_token()
+        .ok_or_else(|| BackendError::Sample("the grammar allows no token".into()))?;
+    sampler
+        .try_accept(token)
+        .map_err(|e| BackendError::Sample(format!("the grammar cannot continue: {e}")))?;
+    Ok(token.0)
 }
 
 pub struct LlamaCompute<'m> {
     model: &'m LoadedModel,
     ctx: LlamaContext<'m>,
     batch: LlamaBatch<'static>,
-    samplers: HashMap<SlotId, LlamaSampler>,
+    samplers: HashMap<SlotId, SlotSampler>,
 }
 
 impl<'m> LlamaCompute<'m> {
@@ -122,15 +173,16 @@ impl ComputeBackend for LlamaCompute<'_> {
     }
 
     fn start_sequence(&mut self, slot: SlotId, sampling: &SamplingParams) {
-        self.samplers.insert(slot, sampler_for(sampling));
+        self.samplers
+            .insert(slot, SlotSampler::new(self.model, sampling));
     }
 
-    fn sample(&mut self, slot: SlotId, index: usize) -> TokenId {
+    fn sample(&mut self, slot: SlotId, index: usize) -> Result<TokenId, BackendError> {
         let sampler = self
             .samplers
             .entry(slot)
-            .or_insert_with(LlamaSampler::greedy);
-        sampler.sample(&self.ctx, index as i32).0
+            .or_insert_with(|| SlotSampler::Free(LlamaSampler::greedy()));
+        sampler.sample(&self.ctx, index as i32)
     }
 
     fn end_sequence(&mut self, slot: SlotId) {

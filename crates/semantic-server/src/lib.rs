@@ -4,8 +4,8 @@
 //! Layout: [`routes`] holds the route table and middleware; each API family
 //! lives in its own module ([`openai`] now, Anthropic later) with its wire
 //! types, request conversion and handlers; [`agents`] is our extension for
-//! inspecting and evicting agents' KV caches; [`error`], [`extract`] and
-//! [`sse`] are shared by all of them so every family answers errors in one
+//! inspecting and evicting agents' KV caches; [`error`], [`extract`],
+//! [`sse`] and [`tool_use`] are shared by all of them so every family answers errors in one
 //! envelope and streams the same way.
 
 pub mod agents;
@@ -17,6 +17,7 @@ pub mod openai;
 pub mod routes;
 pub mod sse;
 pub mod state;
+pub mod tool_use;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -170,28 +170,34 @@ impl ReplyParser {
 
 /// The whole-text form of [`ReplyParser`].
 pub fn parse_reply(text: &str, names: &[String], forced: bool) -> ParsedReply {
-    let mut parser = ReplyParser::new(names.to_vec(), forced);
-    let mut events = parser.push(text);
-    events.extend(parser.finish());
-    let mut content = String::new();
-    let mut calls = Vec::new();
-    for event in events {
-        match event {
-            ReplyEvent::Text(t) => content.push_str(&t),
-            ReplyEvent::Call(c) => calls.push(c),
+    ReplyParser::new(names.to_vec(), forced).parse_whole(text)
+}
+
+impl ReplyParser {
+    /// Parse a whole reply with a fresh parser.
+    pub fn parse_whole(mut self, text: &str) -> ParsedReply {
+        let mut events = self.push(text);
+        events.extend(self.finish());
+        let mut content = String::new();
+        let mut calls = Vec::new();
+        for event in events {
+            match event {
+                ReplyEvent::Text(t) => content.push_str(&t),
+                ReplyEvent::Call(c) => calls.push(c),
+            }
         }
-    }
-    if calls.is_empty() {
-        // No call: the reply is returned exactly as generated.
-        return ParsedReply {
-            content: Some(text.to_owned()),
+        if calls.is_empty() {
+            // No call: the reply is returned exactly as generated.
+            return ParsedReply {
+                content: Some(text.to_owned()),
+                calls,
+            };
+        }
+        let content = content.trim();
+        ParsedReply {
+            content: (!content.is_empty()).then(|| content.to_owned()),
             calls,
-        };
-    }
-    let content = content.trim();
-    ParsedReply {
-        content: (!content.is_empty()).then(|| content.to_owned()),
-        calls,
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use semantic_domain::chat::{ChatMessage, Role, ToolCall};
 use semantic_domain::{AgentId, SamplingParams};
 use semantic_engine::EngineError;
 
+use super::tools;
 use super::types::{
     ChatCompletionRequest, ContentPart, MessageContent, RequestMessage, RequestRole,
     RequestToolCall,
@@ -13,6 +14,7 @@ use super::types::{
 use crate::error::{from_engine, ApiError, MaxTokensField};
 use crate::models;
 use crate::state::AppState;
+use crate::tool_use::ToolRequest;
 
 /// Headers that name the agent; they win over the body's `session_id`
 /// because proxies and SDK wrappers can set them without touching bodies.
@@ -22,6 +24,8 @@ pub const AGENT_HEADERS: [&str; 2] = ["x-agent-id", "x-session-id"];
 #[derive(Debug)]
 pub struct ChatPlan {
     pub messages: Vec<ChatMessage>,
+    /// Tools, tool choice and output format, API-neutral.
+    pub tools: ToolRequest,
     pub sampling: SamplingParams,
     pub agent: Option<AgentId>,
     pub stream: bool,
@@ -46,8 +50,10 @@ pub fn plan(
     let agent = agent(headers, req.session_id.as_deref())?;
     let (sampling, max_tokens_field) = sampling(&req)?;
     let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
+    let tools = tools::tool_request(req.tools, req.tool_choice, req.response_format)?;
     Ok(ChatPlan {
         messages: messages(req.messages)?,
+        tools,
         sampling,
         agent,
         stream: req.stream.unwrap_or(false),

@@ -77,7 +77,7 @@ async fn composed_tool_call_grammar_yields_a_parseable_call() {
     let out = engine.submit(request).unwrap().collect().await.unwrap();
     assert_eq!(out.reason, FinishReason::EndOfTurn, "{:?}", out.text);
     assert!(out.text.starts_with("<tool_call>"), "{:?}", out.text);
-    let reply = parse_reply(&out.text, &[tool.name.clone()], true);
+    let reply = parse_reply(&out.text, std::slice::from_ref(&tool.name), true);
     assert_eq!(reply.calls.len(), 1, "{:?}", out.text);
     assert_eq!(reply.calls[0].name, "set_light");
     assert_matches_color_schema(&reply.calls[0].arguments.to_string());

@@ -10,6 +10,8 @@ use llama_cpp_2::context::session::LlamaStateSeqFlags;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use llama_cpp_2::token::LlamaToken;
 use semantic_domain::{KvType, SamplingParams, TokenId};
 
@@ -66,17 +68,13 @@ pub fn new_context<'m>(
         .map_err(|e| EngineError::ContextCreate(e.to_string()))
 }
 
-/// Build the sampler chain for one request: the grammar (if any) first, so
-/// the temperature/top-p/seeded draw only ever sees allowed tokens.
-pub fn sampler_for(model: &LoadedModel, params: &SamplingParams) -> Result<LlamaSampler, String> {
-    let mut chain = Vec::new();
-    if let Some(grammar) = &params.grammar {
-        chain.push(crate::grammar::sampler(model, grammar)?);
-    }
+/// The free part of one request's sampler chain: greedy, or
+/// top-k/top-p/temperature and a seeded draw.
+pub fn sampler_for(params: &SamplingParams) -> LlamaSampler {
     if params.is_greedy() {
-        chain.push(LlamaSampler::greedy());
-        return Ok(LlamaSampler::chain_simple(chain));
+        return LlamaSampler::greedy();
     }
+    let mut chain = Vec::new();
     if params.top_k > 0 {
         chain.push(LlamaSampler::top_k(params.top_k as i32));
     }
@@ -87,7 +85,7 @@ pub fn sampler_for(model: &LoadedModel, params: &SamplingParams) -> Result<Llama
     let seed = params.seed.unwrap_or_else(rand::random);
     // Fold the 64-bit seed into llama.cpp's 32-bit one without dropping bits.
     chain.push(LlamaSampler::dist((seed ^ (seed >> 32)) as u32));
-    Ok(LlamaSampler::chain_simple(chain))
+    LlamaSampler::chain_simple(chain)
 }
 
 /// One slot's sampling state. A grammar that failed to compile is kept as
@@ -95,44 +93,68 @@ pub fn sampler_for(model: &LoadedModel, params: &SamplingParams) -> Result<Llama
 /// unconstrained (submit checks grammars, so this is a safety net).
 enum SlotSampler {
     Free(LlamaSampler),
-    Constrained(LlamaSampler),
+    Constrained {
+        grammar: LlamaSampler,
+        chain: LlamaSampler,
+    },
     Broken(String),
 }
 
 impl SlotSampler {
     fn new(model: &LoadedModel, params: &SamplingParams) -> Self {
-        match sampler_for(model, params) {
-            Ok(s) if params.grammar.is_some() => Self::Constrained(s),
-            Ok(s) => Self::Free(s),
-            Err(e) => Self::Broken(e),
+        let chain = sampler_for(params);
+        match &params.grammar {
+            None => Self::Free(chain),
+            Some(g) => match crate::grammar::sampler(model, g) {
+                Ok(grammar) => Self::Constrained { grammar, chain },
+                Err(e) => Self::Broken(e),
+            },
         }
     }
 
     fn sample(&mut self, ctx: &LlamaContext<'_>, index: i32) -> Result<TokenId, BackendError> {
         match self {
             Self::Free(s) => Ok(s.sample(ctx, index).0),
-            Self::Constrained(s) => sample_constrained(s, ctx, index),
+            Self::Constrained { grammar, chain } => sample_constrained(grammar, chain, ctx, index),
             Self::Broken(e) => Err(BackendError::Sample(e.clone())),
         }
     }
 }
 
-/// `llama_sampler_sample`, spelled out so the grammar's accept goes through
-/// the exception-catching wrapper: if no allowed token is left, llama.cpp
-/// throws, and a C++ exception crossing into Rust would abort the server.
+/// Sample under a grammar the way llama.cpp's common sampler does: draw
+/// from the free chain, and only if the grammar rejects that token mask the
+/// whole vocabulary and draw again. Checking one token is far cheaper than
+/// masking ~50K, and the result is the same: greedy picks the best allowed
+/// token either way, and a rejected draw redrawn from the masked
+/// distribution leaves every allowed token with probability p/Z.
+///
+/// The grammar's accept goes through the exception-catching wrapper: if no
+/// allowed token is left, llama.cpp throws, and a C++ exception crossing
+/// into Rust would abort the server.
 fn sample_constrained(
-    sampler: &mut LlamaSampler,
+    grammar: &mut LlamaSampler,
+    chain: &mut LlamaSampler,
     ctx: &LlamaContext<'_>,
     index: i32,
 ) -> Result<TokenId, BackendError> {
+    let no_token = || BackendError::Sample("the grammar allows no token".into());
     let mut candidates = ctx.token_data_array_ith(index);
-    candidates.apply_sampler(sampler);
-    let token = candidates
-        .selected_token()
-        .ok_or_else(|| BackendError::Sample("the grammar allows no token".into()))?;
-    sampler
+    candidates.apply_sampler(chain);
+    let first = candidates.selected_token().ok_or_else(no_token)?;
+    let mut probe = LlamaTokenDataArray::new(vec![LlamaTokenData::new(first, 0.0, 0.0)], false);
+    probe.apply_sampler(grammar);
+    let token = if probe.data[0].logit().is_finite() {
+        first
+    } else {
+        let mut candidates = ctx.token_data_array_ith(index);
+        candidates.apply_sampler(grammar);
+        candidates.apply_sampler(chain);
+        candidates.selected_token().ok_or_else(no_token)?
+    };
+    grammar
         .try_accept(token)
         .map_err(|e| BackendError::Sample(format!("the grammar cannot continue: {e}")))?;
+    chain.accept(token);
     Ok(token.0)
 }
 

@@ -106,3 +106,19 @@ async fn invalid_grammar_and_schema_are_typed_errors() {
     ));
     engine.shutdown();
 }
+
+#[test]
+fn tool_parameters_with_local_refs_convert_once_rebased() {
+    let tool = ToolSpec {
+        name: "plan".into(),
+        description: None,
+        parameters: json!({
+            "type": "object",
+            "properties": {"step": {"$ref": "#/$defs/Step"}},
+            "required": ["step"],
+            "$defs": {"Step": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}},
+        }),
+    };
+    let gbnf = schema_to_gbnf(&call_schema(&tool)).unwrap();
+    assert!(gbnf.contains("root ::="), "{gbnf}");
+}

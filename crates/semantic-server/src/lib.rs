@@ -5,8 +5,9 @@
 //! lives in its own module ([`openai`] now, Anthropic later) with its wire
 //! types, request conversion and handlers; [`agents`] is our extension for
 //! inspecting and evicting agents' KV caches; [`error`], [`extract`],
-//! [`sse`] and [`tool_use`] are shared by all of them so every family answers errors in one
-//! envelope and streams the same way.
+//! [`sse`] and [`tool_use`] (tool prompts, output grammars, call parsing)
+//! are shared by all of them so every family answers errors in one envelope,
+//! streams the same way and calls tools the same way.
 
 pub mod agents;
 pub mod error;

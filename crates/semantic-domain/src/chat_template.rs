@@ -231,6 +231,14 @@ fn python_tojson(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
     Ok(Value::from_safe_string(text))
 }
 
+/// `value` as Python's `json.dumps(value, ensure_ascii=False)` writes it: the
+/// text HF templates put in prompts, reused by the tool-prompt fallback so
+/// both spell JSON the same way.
+pub(crate) fn python_json(value: &serde_json::Value) -> String {
+    // Serializing a `Value` into memory cannot fail, and the output is UTF-8.
+    python_json_dumps(value, None).unwrap_or_else(|_| value.to_string())
+}
+
 fn json_error(err: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::new(ErrorKind::InvalidOperation, "cannot serialize to JSON").with_source(err)
 }

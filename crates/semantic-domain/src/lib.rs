@@ -2,7 +2,8 @@
 //!
 //! Pure types and rules shared by every adapter: agent ids, token sequences,
 //! sampling parameters, generation events, stop-string matching, streaming
-//! UTF-8 decoding, KV block accounting and chat-template rendering.
+//! UTF-8 decoding, KV block accounting, chat-template rendering, and tool
+//! use (tool prompts, output grammars, tool-call parsing).
 //! This crate performs no I/O, spawns no threads and knows nothing of
 //! llama.cpp, tokio or HTTP; adapters depend on it, never the reverse.
 
@@ -10,15 +11,18 @@ pub mod block_pool;
 pub mod chat;
 pub mod chat_template;
 pub mod generation;
+pub mod grammar;
 pub mod ids;
 pub mod kv_type;
 pub mod persistence;
 pub mod sampling;
 pub mod stop;
 pub mod tokens;
+pub mod tools;
 pub mod utf8_stream;
 
 pub use generation::{CacheSource, FinishReason, GenerateRequest, GenerationEvent, Usage};
+pub use grammar::Grammar;
 pub use ids::{AgentId, InvalidAgentId, RequestId};
 pub use kv_type::{KvGeometry, KvType};
 pub use sampling::{InvalidSampling, SamplingParams};

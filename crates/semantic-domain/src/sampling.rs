@@ -3,6 +3,8 @@
 //! Validation lives here, not in the HTTP layer, so the CLI, the server and
 //! the benchmarks all reject the same bad values with the same message.
 
+use crate::grammar::Grammar;
+
 /// Most stop strings one request may carry.
 pub const MAX_STOP_STRINGS: usize = 16;
 /// Longest stop string accepted, in bytes.
@@ -28,6 +30,10 @@ pub struct SamplingParams {
     /// Keep generating past end-of-generation tokens (benchmarks only).
     #[serde(default)]
     pub ignore_eos: bool,
+    /// Only tokens that keep the output inside this grammar may be sampled;
+    /// once it is complete only end-of-generation remains.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grammar: Option<Grammar>,
 }
 
 impl Default for SamplingParams {
@@ -40,6 +46,7 @@ impl Default for SamplingParams {
             max_tokens: None,
             stop: Vec::new(),
             ignore_eos: false,
+            grammar: None,
         }
     }
 }

@@ -26,6 +26,8 @@ pub enum BackendError {
     Decode(String),
     #[error("KV state transfer failed: {0}")]
     State(String),
+    #[error("sampling failed: {0}")]
+    Sample(String),
 }
 
 pub trait ComputeBackend {
@@ -34,7 +36,8 @@ pub trait ComputeBackend {
     /// Prepare per-sequence sampling state for a newly admitted slot.
     fn start_sequence(&mut self, slot: SlotId, sampling: &SamplingParams);
     /// Sample the slot's next token from the logits of batch entry `index`.
-    fn sample(&mut self, slot: SlotId, index: usize) -> TokenId;
+    /// Fails only for a constrained sequence whose grammar cannot go on.
+    fn sample(&mut self, slot: SlotId, index: usize) -> Result<TokenId, BackendError>;
     /// Free the slot's KV cells and sampling state.
     fn end_sequence(&mut self, slot: SlotId);
     /// Free the slot's KV cells but keep its sampling state: the sequence was

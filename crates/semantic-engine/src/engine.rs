@@ -286,6 +286,9 @@ impl EngineHandle {
             });
         }
         request.sampling.validate()?;
+        if let Some(grammar) = &request.sampling.grammar {
+            crate::grammar::check(&self.shared.model, grammar)?;
+        }
         let available = window - prompt;
         if let Some(requested) = request.sampling.max_tokens.filter(|&m| m > available) {
             return Err(EngineError::MaxTokensTooLarge {

@@ -41,6 +41,10 @@ pub enum EngineError {
     Draining,
     #[error("the engine thread has stopped")]
     Stopped,
+    #[error("{0}")]
+    InvalidSchema(String),
+    #[error("{0}")]
+    InvalidGrammar(String),
     #[error("chat template error: {0}")]
     Template(#[from] semantic_domain::chat_template::TemplateError),
 }

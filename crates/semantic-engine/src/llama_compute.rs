@@ -10,6 +10,8 @@ use llama_cpp_2::context::session::LlamaStateSeqFlags;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use llama_cpp_2::token::LlamaToken;
 use semantic_domain::{KvType, SamplingParams, TokenId};
 
@@ -66,7 +68,8 @@ pub fn new_context<'m>(
         .map_err(|e| EngineError::ContextCreate(e.to_string()))
 }
 
-/// Build the sampler chain for one request.
+/// The free part of one request's sampler chain: greedy, or
+/// top-k/top-p/temperature and a seeded draw.
 pub fn sampler_for(params: &SamplingParams) -> LlamaSampler {
     if params.is_greedy() {
         return LlamaSampler::greedy();
@@ -85,11 +88,81 @@ pub fn sampler_for(params: &SamplingParams) -> LlamaSampler {
     LlamaSampler::chain_simple(chain)
 }
 
+/// One slot's sampling state. A grammar that failed to compile is kept as
+/// its error, so the sequence fails at its first sample instead of running
+/// unconstrained (submit checks grammars, so this is a safety net).
+enum SlotSampler {
+    Free(LlamaSampler),
+    Constrained {
+        grammar: LlamaSampler,
+        chain: LlamaSampler,
+    },
+    Broken(String),
+}
+
+impl SlotSampler {
+    fn new(model: &LoadedModel, params: &SamplingParams) -> Self {
+        let chain = sampler_for(params);
+        match &params.grammar {
+            None => Self::Free(chain),
+            Some(g) => match crate::grammar::sampler(model, g) {
+                Ok(grammar) => Self::Constrained { grammar, chain },
+                Err(e) => Self::Broken(e),
+            },
+        }
+    }
+
+    fn sample(&mut self, ctx: &LlamaContext<'_>, index: i32) -> Result<TokenId, BackendError> {
+        match self {
+            Self::Free(s) => Ok(s.sample(ctx, index).0),
+            Self::Constrained { grammar, chain } => sample_constrained(grammar, chain, ctx, index),
+            Self::Broken(e) => Err(BackendError::Sample(e.clone())),
+        }
+    }
+}
+
+/// Sample under a grammar the way llama.cpp's common sampler does: draw
+/// from the free chain, and only if the grammar rejects that token mask the
+/// whole vocabulary and draw again. Checking one token is far cheaper than
+/// masking ~50K, and the result is the same: greedy picks the best allowed
+/// token either way, and a rejected draw redrawn from the masked
+/// distribution leaves every allowed token with probability p/Z.
+///
+/// The grammar's accept goes through the exception-catching wrapper: if no
+/// allowed token is left, llama.cpp throws, and a C++ exception crossing
+/// into Rust would abort the server.
+fn sample_constrained(
+    grammar: &mut LlamaSampler,
+    chain: &mut LlamaSampler,
+    ctx: &LlamaContext<'_>,
+    index: i32,
+) -> Result<TokenId, BackendError> {
+    let no_token = || BackendError::Sample("the grammar allows no token".into());
+    let mut candidates = ctx.token_data_array_ith(index);
+    candidates.apply_sampler(chain);
+    let first = candidates.selected_token().ok_or_else(no_token)?;
+    let mut probe = LlamaTokenDataArray::new(vec![LlamaTokenData::new(first, 0.0, 0.0)], false);
+    probe.apply_sampler(grammar);
+    let token = if probe.data[0].logit().is_finite() {
+        first
+    } else {
+        let mut candidates = ctx.token_data_array_ith(index);
+        candidates.apply_sampler(grammar);
+        candidates.apply_sampler(chain);
+        candidates.selected_token().ok_or_else(no_token)?
+    };
+    grammar
+        .try_accept(token)
+        .map_err(|e| BackendError::Sample(format!("the grammar cannot continue: {e}")))?;
+    chain.accept(token);
+    Ok(token.0)
+}
+
 pub struct LlamaCompute<'m> {
     model: &'m LoadedModel,
     ctx: LlamaContext<'m>,
     batch: LlamaBatch<'static>,
-    samplers: HashMap<SlotId, LlamaSampler>,
+    samplers: HashMap<SlotId, SlotSampler>,
 }
 
 impl<'m> LlamaCompute<'m> {
@@ -122,15 +195,16 @@ impl ComputeBackend for LlamaCompute<'_> {
     }
 
     fn start_sequence(&mut self, slot: SlotId, sampling: &SamplingParams) {
-        self.samplers.insert(slot, sampler_for(sampling));
+        self.samplers
+            .insert(slot, SlotSampler::new(self.model, sampling));
     }
 
-    fn sample(&mut self, slot: SlotId, index: usize) -> TokenId {
+    fn sample(&mut self, slot: SlotId, index: usize) -> Result<TokenId, BackendError> {
         let sampler = self
             .samplers
             .entry(slot)
-            .or_insert_with(LlamaSampler::greedy);
-        sampler.sample(&self.ctx, index as i32).0
+            .or_insert_with(|| SlotSampler::Free(LlamaSampler::greedy()));
+        sampler.sample(&self.ctx, index as i32)
     }
 
     fn end_sequence(&mut self, slot: SlotId) {

@@ -392,6 +392,7 @@ impl<B: ComputeBackend> Scheduler<B> {
     fn sample_outputs(&mut self) -> usize {
         let mut sampled = 0;
         let mut finished = Vec::new();
+        let mut failed = Vec::new();
         for (index, entry) in self.batch.iter().enumerate() {
             let Some(i) = self.running.iter().position(|s| s.slot == Some(entry.slot)) else {
                 continue;
@@ -401,7 +402,13 @@ impl<B: ComputeBackend> Scheduler<B> {
             if !entry.logits {
                 continue;
             }
-            let token = self.backend.sample(entry.slot, index);
+            let token = match self.backend.sample(entry.slot, index) {
+                Ok(token) => token,
+                Err(e) => {
+                    failed.push((entry.slot, e.to_string()));
+                    continue;
+                }
+            };
             let eog = self.backend.is_end_of_generation(token);
             let bytes = self.backend.token_bytes(token);
             sampled += 1;
@@ -414,6 +421,16 @@ impl<B: ComputeBackend> Scheduler<B> {
                 let mut seq = self.running.remove(i);
                 seq.finish(reason);
                 self.park(seq);
+            }
+        }
+        // A sampler that cannot go on (a grammar dead end) fails only its
+        // own sequence; the others in the batch carry on.
+        for (slot, message) in failed {
+            if let Some(i) = self.running.iter().position(|s| s.slot == Some(slot)) {
+                let mut seq = self.running.remove(i);
+                tracing::warn!(request = %seq.id, error = %message, "sampling failed");
+                seq.fail(message);
+                self.release(&seq);
             }
         }
         sampled

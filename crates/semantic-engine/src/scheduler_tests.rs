@@ -35,6 +35,9 @@ const WINDOW: usize = 1 << 16;
 struct FakeSampler {
     seed: Option<u64>,
     draws: u64,
+    /// A grammar: the fake's "dead end" comes after this many samples.
+    dead_end_after: Option<u64>,
+    samples: u64,
 }
 
 #[derive(Default)]
@@ -117,6 +120,9 @@ impl FakeBackend {
     }
 }
 
+/// Samples a fake grammar-constrained sequence gets before its dead end.
+const GRAMMAR_DEAD_END: u64 = 3;
+
 fn fnv(h: u64, x: u64) -> u64 {
     (h ^ x).wrapping_mul(0x100_0000_01b3)
 }
@@ -149,14 +155,20 @@ impl ComputeBackend for FakeBackend {
             "slot {slot} started with stale cells"
         );
         let seed = (!sampling.is_greedy()).then(|| sampling.seed.unwrap_or(0));
-        let old = self.samplers.insert(slot, FakeSampler { seed, draws: 0 });
+        let sampler = FakeSampler {
+            seed,
+            draws: 0,
+            dead_end_after: sampling.grammar.as_ref().map(|_| GRAMMAR_DEAD_END),
+            samples: 0,
+        };
+        let old = self.samplers.insert(slot, sampler);
         assert!(
             old.is_none(),
             "slot {slot} started twice without end_sequence"
         );
     }
 
-    fn sample(&mut self, slot: SlotId, index: usize) -> TokenId {
+    fn sample(&mut self, slot: SlotId, index: usize) -> Result<TokenId, BackendError> {
         let entry = self.batches.last().and_then(|b| b.get(index)).copied();
         let entry = entry.expect("sample index outside the last batch");
         assert_eq!(entry.slot, slot, "sampled another slot's entry");
@@ -167,14 +179,18 @@ impl ComputeBackend for FakeBackend {
             h = fnv(h, t as u64);
         }
         if self.eog_at.get(&kv[&0]) == Some(&(entry.pos + 1)) {
-            return EOG;
+            return Ok(EOG);
         }
         let sampler = self.samplers.get_mut(&slot).expect("sampler");
+        sampler.samples += 1;
+        if sampler.dead_end_after.is_some_and(|n| sampler.samples > n) {
+            return Err(BackendError::Sample("the grammar allows no token".into()));
+        }
         if let Some(seed) = sampler.seed {
             h = fnv(fnv(h, seed), sampler.draws);
             sampler.draws += 1;
         }
-        1 + (h % (VOCAB - 1)) as TokenId
+        Ok(1 + (h % (VOCAB - 1)) as TokenId)
     }
 
     fn end_sequence(&mut self, slot: SlotId) {
@@ -739,6 +755,29 @@ fn end_of_generation_ends_the_turn_and_is_not_emitted() {
     assert!(!out.tokens.contains(&EOG));
     assert_eq!(out.text, rendered(&out.tokens));
     assert!(!out.text.contains(&format!("<{EOG}>")));
+}
+
+#[test]
+fn failed_sample_fails_only_its_sequence() {
+    let mut s = scheduler(64, 2, 64);
+    let mut doomed = spec(1, 10, 20);
+    doomed.sampling.grammar = Some(semantic_domain::Grammar::new("root ::= \"x\""));
+    let healthy = spec(2, 10, 20);
+    let mut clients = vec![submit(&mut s, &doomed), submit(&mut s, &healthy)];
+    run_until_idle(&mut s, &mut clients, 1000);
+    let failed = clients[0]
+        .out
+        .failed
+        .as_deref()
+        .expect("constrained request failed");
+    assert!(failed.contains("grammar"), "{failed}");
+    assert_eq!(clients[0].out.tokens.len(), GRAMMAR_DEAD_END as usize);
+    assert_eq!(clients[1].out, solo(&healthy));
+    // The failed sequence gave its slot back; at most the finished one is parked.
+    assert!(s.running.is_empty());
+    assert!(s.parked.len() <= 1);
+    assert_eq!(s.free_slots.len() + s.parked.len(), s.limits.max_sequences);
+    s.pool().check_invariants().expect("pool invariants");
 }
 
 #[test]

@@ -371,6 +371,11 @@ pub fn from_engine(err: EngineError, names: impl Into<ParamNames>) -> ApiError {
         }
         EngineError::InvalidToken(_) => ApiError::invalid_request(message).with_param("messages"),
         EngineError::Template(_) => ApiError::invalid_request(message).with_param("messages"),
+        // Handlers convert schemas and check grammars themselves (see
+        // `tool_use`), naming the field; these arms are the safety net.
+        EngineError::InvalidSchema(_) | EngineError::InvalidGrammar(_) => {
+            ApiError::invalid_request(message).with_param("response_format")
+        }
         EngineError::QueueFull { .. } => ApiError {
             retry_after: Some(1),
             ..ApiError::new(

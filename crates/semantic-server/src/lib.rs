@@ -7,8 +7,9 @@
 //! inspecting and evicting agents' KV caches. Shared by all families:
 //! [`error`] (one error type), [`error_envelope`] (renders it in the
 //! family's envelope by path), [`extract`] (JSON bodies), [`agent_id`]
-//! (which agent a request names), [`prompt`] (template and tokenize) and
-//! [`sse`] (stream framing).
+//! (which agent a request names), [`prompt`] (template and tokenize),
+//! [`tool_use`] (tool prompts, output grammars, call parsing) and [`sse`]
+//! (stream framing).
 
 pub mod admin;
 pub mod agent_id;
@@ -34,6 +35,7 @@ pub mod sse;
 pub mod state;
 pub mod swap;
 pub mod telemetry;
+pub mod tool_use;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -27,6 +27,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         max_tokens: Some(args.max_tokens),
         stop: args.stop.clone(),
         ignore_eos: false,
+        grammar: None,
     };
     let mut stream = engine.submit(GenerateRequest {
         prompt,

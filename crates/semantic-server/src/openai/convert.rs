@@ -5,6 +5,7 @@ use axum::http::HeaderMap;
 use semantic_domain::chat::{ChatMessage, Role, ToolCall};
 use semantic_domain::{AgentId, SamplingParams};
 
+use super::tools;
 use super::types::{
     ChatCompletionRequest, ContentPart, MessageContent, RequestMessage, RequestRole,
     RequestToolCall,
@@ -13,11 +14,14 @@ use crate::agent_id::{self, BodyField};
 use crate::error::{check_sampling, ApiError, MaxTokensField};
 use crate::models;
 use crate::state::AppState;
+use crate::tool_use::ToolRequest;
 
 /// A validated chat request, ready to tokenize and submit.
 #[derive(Debug)]
 pub struct ChatPlan {
     pub messages: Vec<ChatMessage>,
+    /// Tools, tool choice and output format, API-neutral.
+    pub tools: ToolRequest,
     pub sampling: SamplingParams,
     pub agent: Option<AgentId>,
     pub stream: bool,
@@ -48,8 +52,10 @@ pub fn plan(
     state.gateway.rate_limits.check_agent(agent.as_ref())?;
     let (sampling, max_tokens_field) = sampling(&req)?;
     let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
+    let tools = tools::tool_request(req.tools, req.tool_choice, req.response_format)?;
     Ok(ChatPlan {
         messages: messages(req.messages)?,
+        tools,
         sampling,
         agent,
         stream: req.stream.unwrap_or(false),

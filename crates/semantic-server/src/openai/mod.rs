@@ -3,4 +3,5 @@
 pub mod chat;
 pub mod convert;
 pub mod stream;
+pub mod tools;
 pub mod types;

@@ -30,6 +30,49 @@ pub struct ChatCompletionRequest {
     /// Extension (as in vLLM): keep generating past end-of-turn tokens
     /// until `max_tokens`, for benchmarks and load tests.
     pub ignore_eos: Option<bool>,
+    pub tools: Option<Vec<RequestTool>>,
+    /// `"auto"`, `"none"`, `"required"` or `{"type":"function","function":{"name":…}}`;
+    /// read as JSON and checked in `convert` so errors can say what fits.
+    pub tool_choice: Option<serde_json::Value>,
+    /// Accepted; a forced call is always exactly one call.
+    pub parallel_tool_calls: Option<bool>,
+    /// `{"type":"text"|"json_object"}` or `{"type":"json_schema","json_schema":{…}}`.
+    pub response_format: Option<ResponseFormat>,
+}
+
+/// One entry of `tools`.
+#[derive(Debug, Deserialize)]
+pub struct RequestTool {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub function: FunctionDefinition,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FunctionDefinition {
+    pub name: String,
+    pub description: Option<String>,
+    /// A JSON schema of type object; absent means "no arguments".
+    pub parameters: Option<serde_json::Value>,
+    /// Accepted; every call is constrained or validated the same way.
+    pub strict: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ResponseFormat {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub json_schema: Option<JsonSchemaFormat>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct JsonSchemaFormat {
+    pub name: String,
+    pub description: Option<String>,
+    /// Absent means any JSON object.
+    pub schema: Option<serde_json::Value>,
+    /// Accepted; the schema is always enforced by a grammar.
+    pub strict: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -186,7 +229,26 @@ pub struct Choice {
 #[derive(Debug, Serialize)]
 pub struct AssistantMessage {
     pub role: &'static str,
-    pub content: String,
+    /// `null` when the reply is only tool calls.
+    pub content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ResponseToolCall>>,
+}
+
+/// A call the model made, OpenAI shape.
+#[derive(Debug, Serialize)]
+pub struct ResponseToolCall {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub function: ResponseFunctionCall,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ResponseFunctionCall {
+    pub name: String,
+    /// The arguments object as a JSON string.
+    pub arguments: String,
 }
 
 /// One SSE chunk of a streaming response.
@@ -211,11 +273,32 @@ pub struct ChunkChoice {
     pub finish_reason: Option<&'static str>,
 }
 
-/// What a chunk adds; both fields absent on the finishing chunk.
+/// What a chunk adds; every field absent on the finishing chunk.
 #[derive(Debug, Default, Serialize)]
 pub struct Delta {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallDelta>>,
+}
+
+/// A piece of a streamed tool call: the first names it (`id`, `type`,
+/// `function.name`), later ones append to `function.arguments`.
+#[derive(Debug, Serialize)]
+pub struct ToolCallDelta {
+    pub index: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+    pub function: FunctionDelta,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FunctionDelta {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub arguments: String,
 }

@@ -214,3 +214,43 @@ pub fn short_chat(max_tokens: u32) -> Value {
         "max_tokens": max_tokens,
     })
 }
+/// The `data:` payloads of an SSE body, in order.
+pub fn sse_data(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter_map(|event| {
+            event
+                .lines()
+                .find_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:")))
+                .map(|d| d.trim().to_owned())
+        })
+        .collect()
+}
+
+/// Assert an error response: status, envelope type, message fragment, param.
+pub async fn assert_error(
+    response: reqwest::Response,
+    status: u16,
+    kind: &str,
+    message_part: &str,
+    param: Option<&str>,
+) -> Value {
+    assert_eq!(response.status().as_u16(), status);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    let body: Value = response.json().await.unwrap();
+    let error = &body["error"];
+    assert_eq!(error["type"], kind, "{body}");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(message_part),
+        "message {message:?} lacks {message_part:?}"
+    );
+    assert_eq!(error["param"].as_str(), param, "{body}");
+    body
+}

@@ -103,3 +103,17 @@ fn unknown_keys_and_bad_values_fail_naming_file_and_key() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_shipped_deploy_config_is_accepted() {
+    let shipped =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/semantic.toml");
+    let out = config(&std::fs::read_to_string(shipped).unwrap(), &[], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(line(&stdout, "kv-type"), "kv-type = \"q8_0\"  # file");
+}

@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -102,10 +102,10 @@ fn turn_body(agent: usize) -> Value {
     })
 }
 
-/// Keep sending turns for four agents until told to stop.
-fn load(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<usize> {
+/// Keep sending turns for four agents until told to stop, counting the
+/// completed ones in `done`.
+fn load(port: u16, stop: Arc<AtomicBool>, done: Arc<AtomicUsize>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let mut done = 0;
         let mut agent = 0;
         while !stop.load(Ordering::Relaxed) {
             if let Some((200, _)) = http(
@@ -114,29 +114,38 @@ fn load(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<usize> {
                 "/v1/chat/completions",
                 Some(&turn_body(agent % 4)),
             ) {
-                done += 1;
+                done.fetch_add(1, Ordering::SeqCst);
             }
             agent += 1;
         }
-        done
     })
 }
 
 #[test]
 fn sigkill_during_persistence_never_leaves_a_corrupt_file() {
     let dir = tempfile::tempdir().unwrap();
-    let mut completed = 0;
+    let completed = Arc::new(AtomicUsize::new(0));
     for round in 0..6u64 {
         let server = Server::start(dir.path());
         let stop = Arc::new(AtomicBool::new(false));
-        let worker = load(server.port, stop.clone());
-        // Kill at a different moment each round, mid-turn or mid-write.
-        std::thread::sleep(Duration::from_millis(400 + round * 237 % 900));
+        let before = completed.load(Ordering::SeqCst);
+        let worker = load(server.port, stop.clone(), completed.clone());
+        // Once a turn has completed (so there are writes to interrupt, even
+        // on a loaded machine), kill at a different moment each round,
+        // mid-turn or mid-write.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while completed.load(Ordering::SeqCst) == before && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(round * 237 % 900));
         server.kill();
         stop.store(true, Ordering::Relaxed);
-        completed += worker.join().unwrap();
+        worker.join().unwrap();
     }
-    assert!(completed > 0, "no turn completed before the kills");
+    assert!(
+        completed.load(Ordering::SeqCst) >= 6,
+        "a turn should complete in every round"
+    );
 
     let verify = Command::new(env!("CARGO_BIN_EXE_semantic"))
         .args(["cache", "verify", "--cache-dir"])

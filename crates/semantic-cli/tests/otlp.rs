@@ -100,8 +100,13 @@ async fn serve(cache: &std::path::Path, otlp: &str, protocol: &str) -> Server {
     let server = Server { child, port };
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(120);
-    let live = format!("http://127.0.0.1:{port}/health/live");
-    while client.get(&live).send().await.is_err() {
+    let startup = format!("http://127.0.0.1:{port}/health/startup");
+    while !client
+        .get(&startup)
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == 200)
+    {
         assert!(Instant::now() < deadline, "server did not come up");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

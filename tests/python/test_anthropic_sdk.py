@@ -1,13 +1,14 @@
 """The official `anthropic` Python SDK against the real `semantic serve` and
 the real model: responses parse into the SDK's types, the SDK's stream
-helper works, `count_tokens` agrees with a real call, errors surface as the
+helper works, tool use comes back as the SDK's `ToolUseBlock` (whole and
+streamed), `count_tokens` agrees with a real call, errors surface as the
 SDK's exception classes, and an agent's second turn reads its KV cache."""
 
 import uuid
 
 import anthropic
 import pytest
-from anthropic.types import Message
+from anthropic.types import Message, ToolUseBlock
 
 SYSTEM = "You are a helpful assistant."
 QUESTION = "What is the capital of France?"
@@ -73,27 +74,67 @@ def test_count_tokens_equals_the_input_of_a_real_call(anthropic_client):
     assert counted.input_tokens == total_input(real.usage)
 
 
-def test_tool_definitions_and_tool_history_are_accepted(anthropic_client):
-    tools = [{
-        "name": "get_weather",
-        "description": "The weather in a city",
-        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
-    }]
-    messages = [
-        {"role": "user", "content": "Weather in Paris?"},
-        {"role": "assistant", "content": [
-            {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}},
-        ]},
+UNITS = ("celsius", "fahrenheit")
+WEATHER_TOOL = {
+    "name": "get_weather",
+    "description": "The weather in a city",
+    "input_schema": {
+        "type": "object",
+        "properties": {"city": {"type": "string", "maxLength": 24}, "unit": {"enum": list(UNITS)}},
+        "required": ["city", "unit"],
+        "additionalProperties": False,
+    },
+}
+WEATHER_QUESTION = [{"role": "user", "content": "What is the weather in Paris?"}]
+FORCED = dict(
+    model="default", max_tokens=64, extra_body=ZERO_TEMPERATURE,
+    tools=[WEATHER_TOOL], tool_choice={"type": "any"}, messages=WEATHER_QUESTION,
+)
+
+
+def only_tool_use(m: Message) -> ToolUseBlock:
+    """The one tool_use block of a forced reply; its input satisfies the schema."""
+    assert m.stop_reason == "tool_use", m
+    assert len(m.content) == 1, m.content
+    block = m.content[0]
+    assert isinstance(block, ToolUseBlock), block
+    assert block.id.startswith("toolu_"), block.id
+    assert block.name == "get_weather"
+    assert isinstance(block.input, dict), block.input
+    assert set(block.input) == {"city", "unit"}, block.input
+    assert isinstance(block.input["city"], str) and block.input["unit"] in UNITS, block.input
+    return block
+
+
+def test_tool_use_with_tool_choice_any_returns_a_tool_use_block(anthropic_client):
+    m = anthropic_client.messages.create(**FORCED)
+    only_tool_use(m)
+
+
+def test_a_tool_result_follow_up_completes(anthropic_client):
+    first = anthropic_client.messages.create(**FORCED)
+    call = only_tool_use(first)
+    messages = WEATHER_QUESTION + [
+        # The SDK's own blocks go back as the assistant turn, as in Anthropic's docs.
+        {"role": "assistant", "content": first.content},
         {"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": "toolu_1", "content": "Sunny, 21 C"},
+            {"type": "tool_result", "tool_use_id": call.id, "content": "Sunny, 21 C"},
         ]},
     ]
     m = anthropic_client.messages.create(
-        model="default", max_tokens=8, extra_body=ZERO_TEMPERATURE,
-        tools=tools, tool_choice={"type": "auto"}, messages=messages,
+        **{**FORCED, "tool_choice": {"type": "none"}, "messages": messages, "max_tokens": 16}
     )
-    assert m.content[0].type == "text"
-    assert m.stop_reason in ("end_turn", "max_tokens")
+    assert m.stop_reason in ("end_turn", "max_tokens"), m
+    assert len(m.content) == 1 and m.content[0].type == "text", m.content
+
+
+def test_stream_helper_assembles_the_tool_use_block(anthropic_client):
+    whole = only_tool_use(anthropic_client.messages.create(**FORCED))
+    with anthropic_client.messages.stream(**FORCED) as stream:
+        final = stream.get_final_message()
+    block = only_tool_use(final)
+    assert block.input == whole.input
+    assert block.id != whole.id
 
 
 def _second_turn(first: Message) -> list:

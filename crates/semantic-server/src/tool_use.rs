@@ -98,6 +98,13 @@ fn grammar(
     Ok(Some(grammar))
 }
 
+/// A fresh call id: `prefix` and 24 random hex digits (`call_…` for
+/// OpenAI, `toolu_…` for Anthropic).
+pub fn call_id(prefix: &str) -> String {
+    let hex = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}{}", &hex[..24])
+}
+
 fn part(schema: &serde_json::Value, target: Target) -> Result<Part, ToolUseError> {
     schema_to_gbnf(schema)
         .map(|gbnf| Part { gbnf, target })

@@ -282,7 +282,8 @@ async fn count_tokens_equals_the_input_of_a_real_call() {
     count_body.as_object_mut().unwrap().remove("max_tokens");
     let counted = server_count(&server, &count_body).await;
     assert_eq!(counted, total_input(&real["usage"]));
-    assert_eq!(counted, greedy_prompt_tokens(&server.engine));
+    // The tools are in the prompt (SmolLM2's template gets the fallback section).
+    assert!(counted > greedy_prompt_tokens(&server.engine));
     server.shutdown().await;
 }
 

@@ -136,13 +136,13 @@ pub fn validate(tools: &[ToolSpec], choice: &ToolChoice) -> Result<(), ToolUseEr
 
 fn check_parameters(schema: &Value) -> Result<(), String> {
     let Some(object) = schema.as_object() else {
-        return Err("parameters must be a JSON schema object".into());
+        return Err("the schema must be a JSON object".into());
     };
     match object.get("type") {
         None => Ok(()),
         Some(Value::String(t)) if t == "object" => Ok(()),
         Some(other) => Err(format!(
-            "parameters must be a schema of type \"object\", got type {other}"
+            "the schema must be of type \"object\", got type {other}"
         )),
     }
 }
@@ -152,12 +152,12 @@ fn check_choice(tools: &[ToolSpec], choice: &ToolChoice) -> Result<(), ToolUseEr
     match choice {
         ToolChoice::Auto | ToolChoice::None => Ok(()),
         ToolChoice::Required if tools.is_empty() => {
-            err("tool_choice \"required\" needs at least one tool in tools".into())
+            err("a forced tool call needs at least one tool in tools".into())
         }
         ToolChoice::Required => Ok(()),
         ToolChoice::Function(name) if tools.iter().any(|t| &t.name == name) => Ok(()),
         ToolChoice::Function(name) => err(format!(
-            "tool_choice names the function {name:?}, which is not in tools"
+            "tool_choice names the tool {name:?}, which is not in tools"
         )),
     }
 }

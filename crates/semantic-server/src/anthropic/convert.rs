@@ -7,16 +7,17 @@ use std::collections::HashMap;
 use axum::http::HeaderMap;
 use semantic_domain::chat::{ChatMessage, ToolCall};
 use semantic_domain::{AgentId, SamplingParams};
+use semantic_engine::EngineHandle;
 use serde_json::{json, Value};
 
+use super::tools;
 use super::types::{
     ContentBlock, InputMessage, InputRole, MessageContent, MessagesRequest, SystemPrompt,
-    ToolChoice, ToolChoiceKind, ToolSpec,
 };
 use crate::agent_id::{self, BodyField};
 use crate::error::{check_sampling, ApiError, ParamNames};
 use crate::models;
-use crate::prompt::Conversation;
+use crate::prompt::{self, Conversation, Prepared};
 use crate::state::AppState;
 
 /// Text blocks of one message are joined with a blank line: Anthropic
@@ -61,13 +62,24 @@ pub fn conversation(state: &AppState, req: MessagesRequest) -> Result<Conversati
 }
 
 fn prompt_of(req: MessagesRequest) -> Result<Conversation, ApiError> {
-    let tools = tools(req.tools, req.tool_choice)?;
+    let tools = tools::tool_request(req.tools, req.tool_choice)?;
     let (messages, prefill) = messages(req.system, req.messages)?;
     Ok(Conversation {
         messages,
         tools,
         prefill,
     })
+}
+
+/// Prepare tool use, render and tokenize (on the blocking pool), with
+/// errors in Anthropic's field names.
+pub async fn prepare(
+    engine: &EngineHandle,
+    conversation: Conversation,
+) -> Result<Prepared, ApiError> {
+    let choice = conversation.tools.choice.clone();
+    let tool_error = move |e| tools::api_error(e, &choice);
+    prompt::prepare(engine, conversation, ParamNames::ANTHROPIC, tool_error).await
 }
 
 /// `X-Agent-ID` > `X-Session-ID` > `metadata.session_id` > `metadata.user_id`.
@@ -337,99 +349,6 @@ fn unsupported(param: &str, kind: &str, place: &str) -> ApiError {
     .with_param(format!("{param}.type"))
 }
 
-/// Validate `tools` and `tool_choice`; the specs go to the chat template in
-/// the OpenAI function shape HF templates read.
-// Tool-use output: see tools branch (`tool_choice` will steer generation).
-fn tools(
-    specs: Option<Vec<ToolSpec>>,
-    choice: Option<ToolChoice>,
-) -> Result<Option<Vec<Value>>, ApiError> {
-    let specs = specs.unwrap_or_default();
-    let mut names: Vec<&str> = Vec::with_capacity(specs.len());
-    for (i, spec) in specs.iter().enumerate() {
-        check_tool(i, spec, &names)?;
-        names.push(&spec.name);
-    }
-    if let Some(choice) = choice {
-        check_tool_choice(&choice, &names)?;
-    }
-    let functions: Vec<Value> = specs.into_iter().map(function_spec).collect();
-    Ok((!functions.is_empty()).then_some(functions))
-}
-
-fn check_tool(i: usize, spec: &ToolSpec, earlier: &[&str]) -> Result<(), ApiError> {
-    if let Some(kind) = spec.kind.as_deref().filter(|k| *k != "custom") {
-        return Err(ApiError::invalid_request(format!(
-            "tool type {kind:?} is not supported; only client tools (type \"custom\" or absent) are"
-        ))
-        .with_param(format!("tools[{i}].type")));
-    }
-    let name = &spec.name;
-    let valid = (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if !valid {
-        return Err(ApiError::invalid_request(format!(
-            "tool name {name:?} must match ^[a-zA-Z0-9_-]{{1,64}}$"
-        ))
-        .with_param(format!("tools[{i}].name")));
-    }
-    if earlier.contains(&name.as_str()) {
-        return Err(
-            ApiError::invalid_request(format!("tool name {name:?} is used twice"))
-                .with_param(format!("tools[{i}].name")),
-        );
-    }
-    match &spec.input_schema {
-        Some(Value::Object(_)) => Ok(()),
-        Some(_) => Err(
-            ApiError::invalid_request("input_schema must be a JSON Schema object")
-                .with_param(format!("tools[{i}].input_schema")),
-        ),
-        None => Err(
-            ApiError::invalid_request(format!("tools[{i}].input_schema: field required"))
-                .with_param(format!("tools[{i}].input_schema")),
-        ),
-    }
-}
-
-fn check_tool_choice(choice: &ToolChoice, names: &[&str]) -> Result<(), ApiError> {
-    let needs_tools = matches!(choice.kind, ToolChoiceKind::Any | ToolChoiceKind::Tool);
-    if needs_tools && names.is_empty() {
-        return Err(
-            ApiError::invalid_request("tool_choice \"any\" or \"tool\" requires tools")
-                .with_param("tool_choice.type"),
-        );
-    }
-    if choice.kind != ToolChoiceKind::Tool {
-        return Ok(());
-    }
-    match choice.name.as_deref() {
-        Some(name) if names.contains(&name) => Ok(()),
-        Some(name) => Err(ApiError::invalid_request(format!(
-            "tool_choice names {name:?}, which is not among tools {names:?}"
-        ))
-        .with_param("tool_choice.name")),
-        None => Err(ApiError::invalid_request(
-            "tool_choice.name: field required when type is \"tool\"",
-        )
-        .with_param("tool_choice.name")),
-    }
-}
-
-/// `{name, description, input_schema}` as `{"type":"function","function":{...}}`.
-fn function_spec(spec: ToolSpec) -> Value {
-    json!({
-        "type": "function",
-        "function": {
-            "name": spec.name,
-            "description": spec.description.unwrap_or_default(),
-            "parameters": spec.input_schema.unwrap_or_else(|| json!({})),
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -506,42 +425,6 @@ mod tests {
         assert_eq!(param_of(r#"{"model":"default","messages":[]}"#), "messages");
         let system = r#"{"model":"default","system":[{"type":"image"}],"messages":[{"role":"user","content":"x"}]}"#;
         assert_eq!(param_of(system), "system[0].type");
-    }
-
-    fn tools_of(body: &str) -> Result<Option<Vec<Value>>, ApiError> {
-        let req: MessagesRequest = parse(body.as_bytes())?;
-        tools(req.tools, req.tool_choice)
-    }
-
-    #[test]
-    fn tools_become_function_specs_and_tool_choice_is_checked() {
-        let base = r#"{"model":"default","messages":[],"tools":[{"name":"get_weather","description":"d","input_schema":{"type":"object"}}]"#;
-        let specs = tools_of(&format!("{base}}}")).unwrap().unwrap();
-        assert_eq!(
-            specs[0],
-            json!({"type":"function","function":{"name":"get_weather","description":"d","parameters":{"type":"object"}}})
-        );
-        let ok = format!(r#"{base},"tool_choice":{{"type":"tool","name":"get_weather"}}}}"#);
-        assert!(tools_of(&ok).is_ok());
-        let unknown = format!(r#"{base},"tool_choice":{{"type":"tool","name":"nope"}}}}"#);
-        let e = tools_of(&unknown).unwrap_err();
-        assert_eq!(e.param.as_deref(), Some("tool_choice.name"));
-        let any = r#"{"model":"default","messages":[],"tool_choice":{"type":"any"}}"#;
-        assert_eq!(
-            tools_of(any).unwrap_err().param.as_deref(),
-            Some("tool_choice.type")
-        );
-        let no_schema = r#"{"model":"default","messages":[],"tools":[{"name":"f"}]}"#;
-        assert_eq!(
-            tools_of(no_schema).unwrap_err().param.as_deref(),
-            Some("tools[0].input_schema")
-        );
-        let bad_name =
-            r#"{"model":"default","messages":[],"tools":[{"name":"a b","input_schema":{}}]}"#;
-        assert_eq!(
-            tools_of(bad_name).unwrap_err().param.as_deref(),
-            Some("tools[0].name")
-        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod count_tokens;
 pub mod envelope;
 pub mod messages;
 pub mod stream;
+pub mod tools;
 pub mod types;
 
 /// The routes' common prefix; errors under it use Anthropic's envelope.

@@ -138,12 +138,20 @@ pub struct TokenCount {
     pub input_tokens: u32,
 }
 
-/// A content block of the response.
-// Tool-use output: see tools branch (a `ToolUse { id, name, input }` variant).
+/// A content block of the response: text, or a call of one of the tools.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OutputBlock {
-    Text { text: String },
+    Text {
+        text: String,
+    },
+    ToolUse {
+        /// `toolu_` + 24 random hex digits.
+        id: String,
+        name: String,
+        /// Always a JSON object (`{}` in `content_block_start`).
+        input: serde_json::Value,
+    },
 }
 
 /// The non-streaming response, and the `message` of `message_start`.
@@ -208,6 +216,9 @@ impl UsageBody {
     }
 }
 
+/// The `stop_reason` of a reply that made tool calls.
+pub const TOOL_USE: &str = "tool_use";
+
 /// Anthropic's `stop_reason` and `stop_sequence` for why generation ended.
 pub fn stop_reason(reason: FinishReason) -> (&'static str, Option<String>) {
     match reason {
@@ -263,7 +274,13 @@ impl StreamEvent<'_> {
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BlockDelta {
-    TextDelta { text: String },
+    TextDelta {
+        text: String,
+    },
+    /// A piece of a `tool_use` block's input; the pieces concatenate to its JSON.
+    InputJsonDelta {
+        partial_json: String,
+    },
 }
 
 #[derive(Debug, Serialize)]

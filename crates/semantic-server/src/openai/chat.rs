@@ -4,20 +4,19 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use semantic_domain::chat::ChatMessage;
 use semantic_domain::tools::ReplyParser;
-use semantic_domain::{GenerateRequest, TokenId};
+use semantic_domain::GenerateRequest;
 use semantic_engine::{EngineHandle, GenerationStream};
 
 use super::convert;
 use super::stream;
 use super::tools;
 use super::types::{AssistantMessage, ChatCompletion, ChatCompletionRequest, Choice};
-use crate::error::{from_engine, ApiError, MaxTokensField};
+use crate::error::{from_engine, ApiError};
 use crate::extract::ApiJson;
+use crate::prompt::{self, Conversation, Prepared};
 use crate::sse;
 use crate::state::{now_unix, SharedState};
-use crate::tool_use::{self, ToolRequest, ToolUse};
 
 /// The `finish_reason` of a reply that made tool calls.
 pub const TOOL_CALLS: &str = "tool_calls";
@@ -40,7 +39,15 @@ pub async fn completions(
 ) -> Result<Response, ApiError> {
     let plan = convert::plan(&state, &headers, request)?;
     let field = plan.max_tokens_field;
-    let (prompt, tool_use) = prepare(&state.engine, plan.messages, plan.tools, field).await?;
+    let conversation = Conversation {
+        messages: plan.messages,
+        tools: plan.tools,
+        prefill: None,
+    };
+    let Prepared {
+        tokens: prompt,
+        tool_use,
+    } = prompt::prepare(&state.engine, conversation, field, tools::api_error).await?;
     let mut sampling = plan.sampling;
     sampling.grammar = tool_use.grammar;
     let mut generation = state
@@ -69,34 +76,6 @@ pub async fn completions(
     } else {
         complete(&state.engine, generation, meta, tool_use.parser).await
     }
-}
-
-/// Prepare tool use (validation, schema → grammar), render the chat
-/// template and tokenize, on a blocking thread.
-///
-/// Measured on the test model (2-core machine): about 0.23 ms per KiB of
-/// message text (0.7 ms for 1 KiB, 14 ms for 64 KiB, 230 ms for 1 MiB).
-/// Even a short prompt would hold a runtime worker far longer than tokio's
-/// guideline between awaits, and the hand-off costs only microseconds, so
-/// every prompt goes to the blocking pool.
-async fn prepare(
-    engine: &EngineHandle,
-    messages: Vec<ChatMessage>,
-    tools: ToolRequest,
-    field: MaxTokensField,
-) -> Result<(Vec<TokenId>, ToolUse), ApiError> {
-    let engine = engine.clone();
-    tokio::task::spawn_blocking(move || {
-        let model = engine.model();
-        let tool_use = tool_use::prepare(model, &tools, &messages).map_err(tools::api_error)?;
-        let input = &tool_use.prompt;
-        let prompt = model
-            .tokenize_chat(&input.messages, input.tools.as_deref())
-            .map_err(|e| from_engine(e, field))?;
-        Ok((prompt, tool_use))
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("tokenizer task failed: {e}")))?
 }
 
 /// Wait for the whole generation. If the client goes away first, axum drops

@@ -8,7 +8,10 @@ use serde_json::{json, Value};
 
 use super::types::{RequestTool, ResponseFormat, ResponseFunctionCall, ResponseToolCall};
 use crate::error::ApiError;
-use crate::tool_use::ToolRequest;
+use crate::tool_use::{call_id, ToolRequest};
+
+/// OpenAI's call ids: `call_` and 24 hex digits.
+const CALL_ID_PREFIX: &str = "call_";
 
 const CHOICE_SHAPES: &str =
     "\"auto\", \"none\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": \"...\"}}";
@@ -134,16 +137,10 @@ pub fn api_error(e: ToolUseError) -> ApiError {
     ApiError::invalid_request(format!("{param}: {}", e.message)).with_param(param)
 }
 
-/// A fresh call id, `call_` and 24 random hex digits like OpenAI's.
-pub fn call_id() -> String {
-    let hex = uuid::Uuid::new_v4().simple().to_string();
-    format!("call_{}", &hex[..24])
-}
-
 /// A parsed call in the response shape, with a fresh id.
 pub fn response_call(call: ParsedCall) -> ResponseToolCall {
     ResponseToolCall {
-        id: call_id(),
+        id: call_id(CALL_ID_PREFIX),
         kind: "function",
         function: ResponseFunctionCall {
             name: call.name,
@@ -199,8 +196,12 @@ mod tests {
 
     #[test]
     fn call_ids_look_like_openai_ones() {
-        let id = call_id();
+        let id = response_call(ParsedCall {
+            name: "f".into(),
+            arguments: json!({}),
+        })
+        .id;
         assert!(id.starts_with("call_") && id.len() == 29, "{id}");
-        assert_ne!(call_id(), id);
+        assert_ne!(call_id(CALL_ID_PREFIX), id);
     }
 }

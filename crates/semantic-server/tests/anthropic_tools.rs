@@ -1,0 +1,356 @@
+//! Tool use on the Anthropic Messages API over real HTTP on the real model.
+//! SmolLM2-135M is too small to choose tools well, so these tests assert
+//! structure: forced calls come back as `tool_use` blocks whose `input`
+//! satisfies the schema, streams reassemble to the same input, a
+//! `tool_result` turn completes, and bad tool requests are 400s in
+//! Anthropic's envelope naming the field.
+
+mod support;
+use support::*;
+
+use serde_json::{json, Value};
+
+const UNITS: [&str; 2] = ["celsius", "fahrenheit"];
+const ZONES: [&str; 2] = ["UTC", "CET"];
+
+fn weather_tool() -> Value {
+    json!({
+        "name": "get_weather",
+        "description": "Current weather in a city",
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string", "maxLength": 24},
+                "unit": {"enum": UNITS},
+                "days": {"type": "integer"},
+            },
+            "required": ["city", "unit", "days"],
+            "additionalProperties": false,
+        },
+    })
+}
+
+fn time_tool() -> Value {
+    json!({
+        "name": "get_time",
+        "input_schema": {
+            "type": "object",
+            "properties": {"zone": {"enum": ZONES}},
+            "required": ["zone"],
+            "additionalProperties": false,
+        },
+    })
+}
+
+fn ask_weather(tool_choice: Value) -> Value {
+    json!({
+        "model": "default",
+        "messages": [{"role": "user", "content": "What is the weather in Paris for the next 3 days?"}],
+        "tools": [weather_tool(), time_tool()],
+        "tool_choice": tool_choice,
+        "temperature": 0,
+        "max_tokens": 96,
+    })
+}
+
+async fn message(server: &TestServer, body: &Value, agent: Option<&str>) -> reqwest::Response {
+    let mut request = server.client.post(server.url("/v1/messages")).json(body);
+    if let Some(agent) = agent {
+        request = request.header("x-agent-id", agent);
+    }
+    request.send().await.unwrap()
+}
+
+async fn message_ok(server: &TestServer, body: &Value, agent: Option<&str>) -> Value {
+    let response = message(server, body, agent).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// The single `tool_use` block of a forced reply, checked for shape.
+fn only_tool_use(body: &Value) -> &Value {
+    assert_eq!(body["stop_reason"], "tool_use", "{body}");
+    assert!(body["stop_sequence"].is_null(), "{body}");
+    let content = body["content"].as_array().expect("content");
+    assert_eq!(content.len(), 1, "a forced call has no text: {body}");
+    let block = &content[0];
+    assert_eq!(block["type"], "tool_use", "{body}");
+    let id = block["id"].as_str().expect("id");
+    assert!(id.starts_with("toolu_") && id.len() > 6, "{id}");
+    assert!(block["input"].is_object(), "{block}");
+    block
+}
+
+fn assert_valid_input(name: &str, input: &Value) {
+    match name {
+        "get_weather" => {
+            let city = input["city"].as_str().expect("city is a string");
+            assert!(city.chars().count() <= 24, "{input}");
+            let unit = input["unit"].as_str().expect("unit");
+            assert!(UNITS.contains(&unit), "{input}");
+            assert!(input["days"].is_i64(), "{input}");
+            assert_eq!(input.as_object().unwrap().len(), 3, "{input}");
+        }
+        "get_time" => {
+            assert!(ZONES.contains(&input["zone"].as_str().expect("zone")));
+            assert_eq!(input.as_object().unwrap().len(), 1, "{input}");
+        }
+        other => panic!("called unknown tool {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_and_named_choices_return_schema_valid_tool_use_blocks() {
+    let server = TestServer::start().await;
+    let body = message_ok(&server, &ask_weather(json!({"type": "any"})), None).await;
+    let block = only_tool_use(&body);
+    assert_valid_input(block["name"].as_str().unwrap(), &block["input"]);
+    assert!(body["usage"]["output_tokens"].as_u64().unwrap() > 0);
+
+    for name in ["get_weather", "get_time"] {
+        let named = json!({"type": "tool", "name": name});
+        let body = message_ok(&server, &ask_weather(named), None).await;
+        let block = only_tool_use(&body);
+        assert_eq!(block["name"], name, "{body}");
+        assert_valid_input(name, &block["input"]);
+    }
+
+    // `none` keeps the tools in the prompt but parses nothing: plain text.
+    let body = message_ok(&server, &ask_weather(json!({"type": "none"})), None).await;
+    assert_ne!(body["stop_reason"], "tool_use", "{body}");
+    assert_eq!(body["content"][0]["type"], "text", "{body}");
+    server.shutdown().await;
+}
+
+/// `(event name, data)` of every SSE event, in order.
+fn sse_events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter(|e| !e.trim().is_empty() && !e.starts_with(':'))
+        .map(|event| {
+            let field = |name: &str| {
+                event
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(|v| v.trim().to_owned())
+                    .unwrap_or_else(|| panic!("no {name} in {event:?}"))
+            };
+            let data = serde_json::from_str(&field("data:")).unwrap();
+            (field("event:"), data)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_tool_use_reassembles_to_the_non_streaming_input() {
+    let server = TestServer::start().await;
+    let body = ask_weather(json!({"type": "tool", "name": "get_weather"}));
+    let whole = message_ok(&server, &body, None).await;
+    let expected = only_tool_use(&whole).clone();
+
+    let mut streaming = body.clone();
+    streaming["stream"] = json!(true);
+    let response = message(&server, &streaming, None).await;
+    assert_eq!(response.status(), 200);
+    let events = sse_events(&response.text().await.unwrap());
+    for (name, data) in &events {
+        assert_eq!(data["type"], name.as_str(), "{data}");
+    }
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    let pieces = names.len() - 6;
+    let mut order = vec!["message_start", "ping", "content_block_start"];
+    order.extend(std::iter::repeat_n("content_block_delta", pieces));
+    order.extend(["content_block_stop", "message_delta", "message_stop"]);
+    assert_eq!(names, order, "no text block beside a forced call");
+    assert!(pieces >= 1);
+
+    let start = &events[2].1;
+    assert_eq!(start["index"], 0);
+    let block = &start["content_block"];
+    assert_eq!(block["type"], "tool_use", "{start}");
+    assert_eq!(block["name"], "get_weather");
+    assert!(block["id"].as_str().unwrap().starts_with("toolu_"));
+    assert_eq!(block["input"], json!({}));
+    let json: String = events[3..3 + pieces]
+        .iter()
+        .map(|(_, d)| {
+            assert_eq!(d["index"], 0);
+            assert_eq!(d["delta"]["type"], "input_json_delta", "{d}");
+            d["delta"]["partial_json"].as_str().unwrap()
+        })
+        .collect();
+    let input: Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{json:?}: {e}"));
+    assert_eq!(input, expected["input"]);
+    assert_eq!(events[3 + pieces].1["index"], 0);
+    let delta = &events[4 + pieces].1;
+    assert_eq!(
+        delta["delta"],
+        json!({"stop_reason": "tool_use", "stop_sequence": null})
+    );
+    assert_eq!(
+        delta["usage"]["output_tokens"],
+        whole["usage"]["output_tokens"]
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_result_turn_completes_and_reuses_the_agents_cache() {
+    let server = TestServer::start().await;
+    let agent = Some("anthropic-tools-agent");
+    let first = ask_weather(json!({"type": "tool", "name": "get_weather"}));
+    let turn1 = message_ok(&server, &first, agent).await;
+    let call = only_tool_use(&turn1).clone();
+
+    let mut second = first.clone();
+    let messages = second["messages"].as_array_mut().unwrap();
+    messages.push(json!({"role": "assistant", "content": turn1["content"]}));
+    messages.push(json!({"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": call["id"], "content": "{\"temp\": 21, \"sky\": \"clear\"}"},
+    ]}));
+    second["tool_choice"] = json!({"type": "none"});
+    let turn2 = message_ok(&server, &second, agent).await;
+    let reason = turn2["stop_reason"].as_str().unwrap();
+    assert!(["end_turn", "max_tokens"].contains(&reason), "{turn2}");
+    assert_eq!(turn2["content"].as_array().unwrap().len(), 1, "{turn2}");
+    assert_eq!(turn2["content"][0]["type"], "text", "{turn2}");
+    // Same tools, same rendering: the first turn's prompt is reused.
+    let usage1 = &turn1["usage"];
+    let first_prompt = usage1["cache_creation_input_tokens"].as_u64().unwrap()
+        + usage1["cache_read_input_tokens"].as_u64().unwrap();
+    let read = turn2["usage"]["cache_read_input_tokens"].as_u64().unwrap();
+    assert!(
+        read >= first_prompt - 1,
+        "read {read} of a {first_prompt}-token prefix"
+    );
+
+    // Under `auto` the reply is text or calls, either well formed.
+    second["tool_choice"] = json!({"type": "auto"});
+    let auto = message_ok(&server, &second, agent).await;
+    for block in auto["content"].as_array().unwrap() {
+        match block["type"].as_str().unwrap() {
+            "text" => assert!(block["text"].is_string()),
+            "tool_use" => assert!(block["input"].is_object(), "{auto}"),
+            other => panic!("unexpected block {other}: {auto}"),
+        }
+    }
+    server.shutdown().await;
+}
+
+/// count_tokens counts the tools the model is shown, as a real call does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn count_tokens_includes_the_tools() {
+    let server = TestServer::start().await;
+    let body = ask_weather(json!({"type": "any"}));
+    let real = message_ok(&server, &body, None).await;
+    let usage = &real["usage"];
+    let input = [
+        "input_tokens",
+        "cache_read_input_tokens",
+        "cache_creation_input_tokens",
+    ]
+    .iter()
+    .map(|k| usage[k].as_u64().unwrap())
+    .sum::<u64>();
+    let count = |body: Value| {
+        let request = server
+            .client
+            .post(server.url("/v1/messages/count_tokens"))
+            .json(&body)
+            .send();
+        async move {
+            let response = request.await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()["input_tokens"]
+                .as_u64()
+                .unwrap()
+        }
+    };
+    assert_eq!(count(body.clone()).await, input);
+    let mut bare = body;
+    bare.as_object_mut().unwrap().remove("tools");
+    bare.as_object_mut().unwrap().remove("tool_choice");
+    assert!(
+        count(bare).await < input,
+        "the tool section is in the prompt"
+    );
+    server.shutdown().await;
+}
+
+/// Assert an Anthropic error: 400 `invalid_request_error`, message parts.
+async fn assert_invalid(response: reqwest::Response, parts: &[&str]) {
+    assert_eq!(response.status().as_u16(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["type"], "error", "{body}");
+    assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+    assert_eq!(body["error"].as_object().unwrap().len(), 2, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    for part in parts {
+        assert!(message.contains(part), "message {message:?} lacks {part:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_tools_and_tool_choices_are_400_in_anthropics_envelope() {
+    let server = TestServer::start().await;
+    let unresolvable = json!({"name": "f", "input_schema": {"type": "object",
+        "properties": {"a": {"$ref": "#/nowhere"}}}});
+    let cases: Vec<(Value, Value, Vec<&str>)> = vec![
+        (
+            json!([weather_tool(), {"name": "bad name", "input_schema": {}}]),
+            json!({"type": "auto"}),
+            vec!["tools[1].name", "bad name"],
+        ),
+        (
+            json!([weather_tool(), weather_tool()]),
+            json!({"type": "auto"}),
+            vec!["tools[1].name", "more than one"],
+        ),
+        (
+            json!([weather_tool(), {"name": "f"}]),
+            json!({"type": "auto"}),
+            vec!["tools[1].input_schema", "field required"],
+        ),
+        (
+            json!([{"name": "f", "input_schema": {"type": "array"}}]),
+            json!({"type": "auto"}),
+            vec!["tools[0].input_schema", "object"],
+        ),
+        (
+            json!([unresolvable]),
+            json!({"type": "any"}),
+            vec!["tools[0].input_schema", "grammar"],
+        ),
+        (
+            json!([{"type": "bash_20250124", "name": "bash"}]),
+            json!({"type": "auto"}),
+            vec!["tools[0].type", "bash_20250124"],
+        ),
+        (
+            json!([weather_tool()]),
+            json!({"type": "tool", "name": "launch"}),
+            vec!["tool_choice.name", "launch"],
+        ),
+        (
+            json!([weather_tool()]),
+            json!({"type": "tool"}),
+            vec!["tool_choice.name", "field required"],
+        ),
+        (
+            json!([]),
+            json!({"type": "any"}),
+            vec!["tool_choice.type", "at least one tool"],
+        ),
+        (
+            json!([weather_tool()]),
+            json!({"type": "sometimes"}),
+            vec!["tool_choice", "sometimes"],
+        ),
+    ];
+    for (tools, choice, parts) in cases {
+        let mut body = ask_weather(choice);
+        body["tools"] = tools;
+        body["max_tokens"] = json!(4);
+        assert_invalid(message(&server, &body, None).await, &parts).await;
+    }
+    server.shutdown().await;
+}

@@ -101,10 +101,14 @@ async fn thirty_two_streaming_agents_all_complete_each_in_its_own_cache() {
     server.shutdown().await;
 }
 
-/// Ignored: on this llama.cpp build, one of 32 greedy answers diverged
-/// after a few tokens when 16 sequences shared steps ("The city of Durban,
-/// which is" alone vs "The city of Durban, South Africa" batched), although
-/// the engine's own 4-way test is exact. Run with `--ignored` to check.
+/// Ignored: a known defect, tracked in the issue. On this llama.cpp build
+/// one of 32 greedy answers diverges after a few tokens when the requests
+/// run concurrently ("The city of Cinnamon is indeed a" alone vs "... indeed
+/// named"), with 4, 8 or 16 sequences per step. Sequential reuse (the same
+/// prompt again, cold or from a shared prefix) is exact, and so is the
+/// engine's 4-way test without shared prefixes, which points at how a
+/// prefill chunk sharing a step with other sequences' decode tokens is
+/// computed. Run with `--ignored` to check.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "16-way batching is not yet bit-exact against solo runs; see the doc comment"]
 async fn thirty_two_streaming_agents_each_get_their_solo_output() {

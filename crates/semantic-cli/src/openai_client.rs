@@ -119,21 +119,9 @@ impl OpenAiClient {
     pub async fn chat_stream(
         &self,
         agent: Option<&str>,
-        mut body: Value,
+        body: Value,
     ) -> anyhow::Result<StreamedTurn> {
-        body["stream"] = json!(true);
-        body["stream_options"] = json!({"include_usage": true});
-        let mut request = self
-            .request(reqwest::Method::POST, "/v1/chat/completions")
-            .json(&body);
-        if let Some(agent) = agent {
-            request = request.header("X-Agent-ID", agent);
-        }
-        let started = Instant::now();
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {}/v1/chat/completions", self.base))?;
+        let (response, started) = self.send_chat(agent, body, true).await?;
         if !response.status().is_success() {
             json_body(response, "POST /v1/chat/completions").await?;
             bail!("POST /v1/chat/completions failed without an error body");
@@ -147,24 +135,10 @@ impl OpenAiClient {
     pub async fn chat_outcome(
         &self,
         agent: Option<&str>,
-        mut body: Value,
+        body: Value,
         stream: bool,
     ) -> anyhow::Result<ChatOutcome> {
-        body["stream"] = json!(stream);
-        if stream {
-            body["stream_options"] = json!({"include_usage": true});
-        }
-        let mut request = self
-            .request(reqwest::Method::POST, "/v1/chat/completions")
-            .json(&body);
-        if let Some(agent) = agent {
-            request = request.header("X-Agent-ID", agent);
-        }
-        let started = Instant::now();
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {}/v1/chat/completions", self.base))?;
+        let (response, started) = self.send_chat(agent, body, stream).await?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -195,6 +169,32 @@ impl OpenAiClient {
             latency: started.elapsed(),
             turn,
         })
+    }
+
+    /// Send a chat completion for `agent` (streamed with a final usage chunk,
+    /// or whole); returns the response and when the request went out.
+    async fn send_chat(
+        &self,
+        agent: Option<&str>,
+        mut body: Value,
+        stream: bool,
+    ) -> anyhow::Result<(reqwest::Response, Instant)> {
+        body["stream"] = json!(stream);
+        if stream {
+            body["stream_options"] = json!({"include_usage": true});
+        }
+        let mut request = self
+            .request(reqwest::Method::POST, "/v1/chat/completions")
+            .json(&body);
+        if let Some(agent) = agent {
+            request = request.header("X-Agent-ID", agent);
+        }
+        let started = Instant::now();
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}/v1/chat/completions", self.base))?;
+        Ok((response, started))
     }
 
     /// `POST /v1/agents/{id}/evict` (our extension).

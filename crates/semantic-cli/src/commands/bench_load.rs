@@ -53,22 +53,22 @@ pub fn run(args: BenchLoadArgs) -> anyhow::Result<()> {
 }
 
 async fn run_async(args: BenchLoadArgs) -> anyhow::Result<()> {
-    let corpus = Corpus::load(&args.corpus)?;
+    let corpus = Corpus::load(&args.target.corpus)?;
     let work_dir = tempfile::Builder::new()
         .prefix("semantic-bench-load-")
         .tempdir()
         .context("cannot create a temporary directory")?;
-    let (_server, client) = match &args.base_url {
+    let (_server, client) = match &args.target.base_url {
         Some(url) => (
             None,
-            Arc::new(OpenAiClient::new(url, args.api_key.clone())?),
+            Arc::new(OpenAiClient::new(url, args.target.api_key.clone())?),
         ),
         None => {
-            let model = crate::model_path::resolve(args.model.as_deref())?;
+            let model = crate::model_path::resolve(args.target.model.as_deref())?;
             let server = SpawnedServer::start(SpawnOptions {
                 model: std::fs::canonicalize(&model)
                     .with_context(|| format!("cannot resolve {}", model.display()))?,
-                kv_type: args.kv_type,
+                kv_type: args.target.kv_type,
                 work_dir: work_dir.path().to_owned(),
             })
             .await?;
@@ -76,9 +76,9 @@ async fn run_async(args: BenchLoadArgs) -> anyhow::Result<()> {
             (Some(server), client)
         }
     };
-    let model = match &args.served_model {
+    let model = match &args.target.served_model {
         Some(name) => name.clone(),
-        None if args.base_url.is_some() => client.first_model().await?,
+        None if args.target.base_url.is_some() => client.first_model().await?,
         None => "default".to_owned(),
     };
     let duration: Duration = args.duration.into();

@@ -119,7 +119,7 @@ fn check_args(args: &BenchTtftArgs) -> anyhow::Result<()> {
 
 async fn run_async(args: BenchTtftArgs) -> anyhow::Result<()> {
     let model = local_model(&args)?;
-    let corpus = Corpus::load(&args.corpus)?;
+    let corpus = Corpus::load(&args.target.corpus)?;
     let texts = ContextTexts::new(&corpus, model.as_ref());
     let work_dir = tempfile::Builder::new()
         .prefix("semantic-bench-ttft-")
@@ -159,9 +159,9 @@ async fn run_async(args: BenchTtftArgs) -> anyhow::Result<()> {
 /// The model loaded here, for exact token counts and KV geometry. A spawned
 /// server needs one; for a foreign server it is optional.
 fn local_model(args: &BenchTtftArgs) -> anyhow::Result<Option<LoadedModel>> {
-    let path = match crate::model_path::resolve(args.model.as_deref()) {
+    let path = match crate::model_path::resolve(args.target.model.as_deref()) {
         Ok(path) => path,
-        Err(_) if args.base_url.is_some() => return Ok(None),
+        Err(_) if args.target.base_url.is_some() => return Ok(None),
         Err(e) => return Err(e),
     };
     let model = LoadedModel::load(&path, |_| {})
@@ -170,7 +170,7 @@ fn local_model(args: &BenchTtftArgs) -> anyhow::Result<Option<LoadedModel>> {
 }
 
 async fn served_model(args: &BenchTtftArgs, client: &OpenAiClient) -> anyhow::Result<String> {
-    match (&args.served_model, &args.base_url) {
+    match (&args.target.served_model, &args.target.base_url) {
         (Some(name), _) => Ok(name.clone()),
         (None, None) => Ok("default".to_owned()),
         (None, Some(_)) => client.first_model().await,
@@ -198,10 +198,10 @@ impl Target {
         model: Option<&LoadedModel>,
         work_dir: &std::path::Path,
     ) -> anyhow::Result<Self> {
-        if let Some(url) = &args.base_url {
+        if let Some(url) = &args.target.base_url {
             return Ok(Self::External(OpenAiClient::new(
                 url,
-                args.api_key.clone(),
+                args.target.api_key.clone(),
             )?));
         }
         let model = model.context("a spawned server needs a model (--model)")?;
@@ -210,7 +210,7 @@ impl Target {
         eprintln!("starting `semantic serve` with {}", path.display());
         let server = SpawnedServer::start(SpawnOptions {
             model: path,
-            kv_type: args.kv_type,
+            kv_type: args.target.kv_type,
             work_dir: work_dir.to_owned(),
         })
         .await?;
@@ -498,7 +498,7 @@ fn print_header(args: &BenchTtftArgs, target: &Target, model: Option<&ModelInfo>
     match target {
         Target::Spawned(server) => {
             println!("model:   {}", local.unwrap_or_default());
-            println!("kv type: {}", args.kv_type);
+            println!("kv type: {}", args.target.kv_type);
             println!(
                 "server:  {} (spawned `semantic serve`, restarted for the disk state)",
                 server.client().base_url()
@@ -627,7 +627,7 @@ fn most_common<'a>(values: impl Iterator<Item = &'a str>) -> String {
 /// local one may not be the one it serves.
 fn model_label(args: &BenchTtftArgs, model: &LoadedModel) -> String {
     let id = &model.info().id;
-    match args.base_url {
+    match args.target.base_url {
         Some(_) => format!("local model {id}, not necessarily the served one"),
         None => id.clone(),
     }
@@ -663,6 +663,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+    use crate::cli::BenchTarget;
 
     fn sample(run: usize, ttft_ms: f64, cached: Option<u32>, source: &str) -> Sample {
         Sample {
@@ -695,14 +696,16 @@ mod tests {
     #[test]
     fn agents_prompts_share_no_reusable_prefix() {
         let args = BenchTtftArgs {
-            base_url: None,
-            api_key: None,
-            served_model: None,
-            model: None,
-            corpus: PathBuf::new(),
+            target: BenchTarget {
+                base_url: None,
+                api_key: None,
+                served_model: None,
+                model: None,
+                corpus: PathBuf::new(),
+                kv_type: KvType::F16,
+            },
             contexts: vec![64, 128],
             runs: 12,
-            kv_type: KvType::F16,
             max_tokens: 1,
         };
         let texts = ContextTexts {

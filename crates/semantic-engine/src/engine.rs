@@ -53,8 +53,6 @@ pub struct EngineCounters {
     /// Beaten by the engine thread at every loop iteration, and at least
     /// every [`IDLE_BEAT`] while idle.
     pub heartbeat: Heartbeat,
-    /// Set once the disk tier is indexed and the engine takes requests.
-    pub started: AtomicBool,
     pub pool_total_blocks: AtomicU32,
     pub pool_used_blocks: AtomicU32,
     /// Blocks held by running requests (idle agents' blocks are evictable).
@@ -253,10 +251,6 @@ impl EngineHandle {
         self.shared.gate.close();
     }
 
-    pub fn is_draining(&self) -> bool {
-        self.shared.gate.is_closed()
-    }
-
     /// Generations submitted whose streams are still held by callers.
     pub fn in_flight(&self) -> u64 {
         self.shared.gate.in_flight()
@@ -266,11 +260,6 @@ impl EngineHandle {
     /// [`EngineHandle::begin_drain`] first, once the engine has drained.
     pub async fn drained(&self) {
         self.shared.gate.idle().await;
-    }
-
-    /// The model is loaded, the disk tier indexed and requests are served.
-    pub fn is_started(&self) -> bool {
-        self.shared.counters.started.load(Ordering::SeqCst)
     }
 
     fn validate(&self, request: &GenerateRequest) -> Result<(), EngineError> {
@@ -429,8 +418,12 @@ fn engine_thread(
     ready: &mpsc::SyncSender<Result<(), EngineError>>,
     tiers: Tiers,
 ) {
-    let Some(scheduler) = build_scheduler(model, config, ready) else {
-        return;
+    let scheduler = match build_scheduler(model, config) {
+        Ok(scheduler) => scheduler,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
     };
     let loader = tiers
         .persistence
@@ -454,7 +447,9 @@ fn engine_thread(
         .pool_total_blocks
         .store(scheduler.pool().total_blocks(), Ordering::Relaxed);
     counters.heartbeat.beat();
-    counters.started.store(true, Ordering::SeqCst);
+    // Only now does `start` return: a started engine has its disk tier
+    // indexed, so returning agents are found from the first request on.
+    let _ = ready.send(Ok(()));
     tracing::info!(
         context_tokens = config.total_blocks() * config.block_tokens,
         max_sequences = config.max_sequences,
@@ -538,18 +533,13 @@ fn publish_gauges(scheduler: &Scheduler<LlamaCompute<'_>>, gauges: &mut EngineGa
 fn build_scheduler<'m>(
     model: &'m LoadedModel,
     config: &EngineConfig,
-    ready: &mpsc::SyncSender<Result<(), EngineError>>,
-) -> Option<Scheduler<LlamaCompute<'m>>> {
-    let pool = match BlockPool::new(config.total_blocks(), config.block_tokens) {
-        Ok(pool) => pool,
-        Err(e) => {
-            let _ = ready.send(Err(EngineError::InvalidConfig {
-                setting: "context_tokens",
-                reason: e.to_string(),
-            }));
-            return None;
+) -> Result<Scheduler<LlamaCompute<'m>>, EngineError> {
+    let pool = BlockPool::new(config.total_blocks(), config.block_tokens).map_err(|e| {
+        EngineError::InvalidConfig {
+            setting: "context_tokens",
+            reason: e.to_string(),
         }
-    };
+    })?;
     let shape = ContextShape {
         context_tokens: pool.total_blocks() * pool.block_tokens(),
         max_sequences: config.max_sequences,
@@ -557,20 +547,12 @@ fn build_scheduler<'m>(
         threads: config.threads(),
         kv_type: config.kv_type,
     };
-    match LlamaCompute::new(model, shape) {
-        Ok(compute) => {
-            let _ = ready.send(Ok(()));
-            let limits = SchedulerLimits {
-                step_token_budget: config.step_token_budget as usize,
-                max_sequences: config.max_sequences as usize,
-            };
-            Some(Scheduler::new(compute, limits, pool))
-        }
-        Err(e) => {
-            let _ = ready.send(Err(e));
-            None
-        }
-    }
+    let compute = LlamaCompute::new(model, shape)?;
+    let limits = SchedulerLimits {
+        step_token_budget: config.step_token_budget as usize,
+        max_sequences: config.max_sequences as usize,
+    };
+    Ok(Scheduler::new(compute, limits, pool))
 }
 
 /// Apply one command; false means "stop the engine".

@@ -85,11 +85,10 @@ pub async fn ready(State(lifecycle): State<Arc<Lifecycle>>) -> Response {
     )
 }
 
-/// `GET /health/startup`.
+/// `GET /health/startup`: an engine is installed only once `start` has
+/// returned, i.e. the model is loaded and the disk tier indexed.
 pub async fn startup(State(lifecycle): State<Arc<Lifecycle>>) -> Response {
-    let started = lifecycle
-        .state()
-        .is_some_and(|state| state.engine.is_started());
+    let started = lifecycle.state().is_some();
     answer(
         started,
         json!({

@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Install the system packages a fresh Debian/Ubuntu machine lacks to build
 # semantic: cmake, clang and libclang-dev (llama.cpp and its bindgen), and
-# python3-venv (the SDK test clients). Skips everything already present.
+# python3-venv (the SDK test clients), curl and patch (the vendored llama.cpp).
+# Skips everything already present. Then unpacks and patches llama.cpp's crate
+# into vendor/ (scripts/vendor-llama.sh), which every cargo build needs.
 set -euo pipefail
 need=()
 command -v cmake >/dev/null || need+=(cmake)
 command -v clang >/dev/null || need+=(clang)
 ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need+=(libclang-dev)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
-if [ ${#need[@]} -eq 0 ]; then
-  exit 0
+command -v curl >/dev/null || need+=(curl ca-certificates)
+command -v patch >/dev/null || need+=(patch)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
-echo "installing: ${need[*]}"
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
+"$(dirname "$0")/vendor-llama.sh"

@@ -31,7 +31,8 @@ pub struct EngineOptions {
     /// Requests allowed to wait for admission before new ones are refused.
     #[arg(long, default_value_t = 64, env = "SEMANTIC_QUEUE_CAPACITY")]
     pub queue_capacity: usize,
-    /// KV cache element type: f16, q8_0 or q4_0.
+    /// KV cache element type: f16, q8_0 (half the memory, bit-exact reuse in
+    /// any batch) or q4_0.
     #[arg(long, default_value = "f16", env = "SEMANTIC_KV_TYPE")]
     pub kv_type: KvType,
     /// CPU threads for llama.cpp (default: all cores).

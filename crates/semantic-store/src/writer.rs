@@ -5,6 +5,11 @@
 //! for an agent replaces a queued older one (coalescing), so at most one
 //! blob per agent waits in memory however fast the engine produces them,
 //! and a slow disk costs only write frequency, never memory or latency.
+//!
+//! A record is written once it has waited [`SETTLE`]: an agent that comes
+//! straight back (a tool result, the next step of a plan) runs its next
+//! turn without the write competing for the CPU, and a record replaced in
+//! that time is never written at all. `flush` and shutdown skip the wait.
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::{self, AssertUnwindSafe};
@@ -17,6 +22,11 @@ use semantic_domain::AgentId;
 use crate::disk_store::DiskStore;
 use crate::error::StoreError;
 use crate::record::AgentRecord;
+
+/// How long a record waits before it is written. Files trail the engine by
+/// at most this plus one write; a returning agent's next turn is usually
+/// shorter, so it runs while the disk tier is quiet.
+pub const SETTLE: Duration = Duration::from_millis(500);
 
 /// Called on the writer thread after each write attempt, with the bytes
 /// written or the error and how long the attempt took. Must not call
@@ -44,6 +54,8 @@ pub struct WriterStats {
 struct Pending {
     record: AgentRecord,
     oldest_seq: u64,
+    /// When the oldest submission it stands for arrived.
+    since: Instant,
 }
 
 #[derive(Default)]
@@ -55,6 +67,8 @@ struct Queue {
     in_flight: Option<u64>,
     next_seq: u64,
     closing: bool,
+    /// Callers blocked in `flush`: while any waits, records do not settle.
+    flushing: usize,
     stats: WriterStats,
 }
 
@@ -134,6 +148,7 @@ impl PersistWriter {
                     Pending {
                         record,
                         oldest_seq: seq,
+                        since: Instant::now(),
                     },
                 );
                 q.order.push_back(agent);
@@ -162,6 +177,8 @@ impl PersistWriter {
     pub fn flush(&self) {
         let mut q = self.shared.lock();
         let target = q.next_seq;
+        q.flushing += 1;
+        self.shared.work.notify_all();
         while q.oldest_outstanding().is_some_and(|seq| seq < target) {
             q = self
                 .shared
@@ -169,6 +186,7 @@ impl PersistWriter {
                 .wait(q)
                 .unwrap_or_else(PoisonError::into_inner);
         }
+        q.flushing -= 1;
     }
 
     pub fn stats(&self) -> WriterStats {
@@ -205,6 +223,7 @@ impl Drop for PersistWriter {
 /// The writer thread: take the oldest queued agent, write, report, repeat;
 /// exit once closing and empty.
 fn run(shared: &Shared, store: &DiskStore, on_written: Option<&OnWritten>) {
+    crate::background_priority::lower_current_thread();
     loop {
         let Some(pending) = next_job(shared) else {
             return;
@@ -234,20 +253,37 @@ fn run(shared: &Shared, store: &DiskStore, on_written: Option<&OnWritten>) {
     }
 }
 
-/// Wait for the next record; `None` when closing with nothing left.
+/// Wait for the next record to settle (or for a flush or shutdown);
+/// `None` when closing with nothing left.
 fn next_job(shared: &Shared) -> Option<Pending> {
     let mut q = shared.lock();
     loop {
-        while let Some(agent) = q.order.pop_front() {
-            if let Some(pending) = q.pending.remove(&agent) {
-                q.in_flight = Some(pending.oldest_seq);
-                return Some(pending);
+        let urgent = q.closing || q.flushing > 0;
+        let Some(agent) = q.order.front().cloned() else {
+            if q.closing {
+                return None;
             }
+            q = shared.work.wait(q).unwrap_or_else(PoisonError::into_inner);
+            continue;
+        };
+        let Some(since) = q.pending.get(&agent).map(|p| p.since) else {
+            q.order.pop_front(); // cancelled
+            continue;
+        };
+        let waited = since.elapsed();
+        if !urgent && waited < SETTLE {
+            let (guard, _) = shared
+                .work
+                .wait_timeout(q, SETTLE - waited)
+                .unwrap_or_else(PoisonError::into_inner);
+            q = guard;
+            continue;
         }
-        if q.closing {
-            return None;
+        q.order.pop_front();
+        if let Some(pending) = q.pending.remove(&agent) {
+            q.in_flight = Some(pending.oldest_seq);
+            return Some(pending);
         }
-        q = shared.work.wait(q).unwrap_or_else(PoisonError::into_inner);
     }
 }
 

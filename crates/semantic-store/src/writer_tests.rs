@@ -37,6 +37,26 @@ fn coalesces_to_the_newest_record() {
     assert!(stats.last_write.is_some());
 }
 
+/// Without a flush, a record waits `SETTLE` before it is written, so a
+/// newer turn of the same agent that arrives meanwhile replaces it and only
+/// the newer one reaches the disk.
+#[test]
+fn a_record_replaced_while_settling_is_never_written() {
+    let dir = TempDir::new().unwrap();
+    let store = Arc::new(open(dir.path()));
+    let writer = PersistWriter::start(Arc::clone(&store)).unwrap();
+    writer.submit(record("a", vec![1], blob(1, 1_000)));
+    writer.submit(record("a", vec![2], blob(2, 1_000)));
+    assert_eq!(writer.stats().written, 0, "written before settling");
+    let deadline = std::time::Instant::now() + crate::writer::SETTLE * 20;
+    while writer.stats().written == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(crate::writer::SETTLE / 10);
+    }
+    assert_eq!(loaded_tokens(&store, "a"), [2]);
+    let stats = writer.stats();
+    assert_eq!((stats.written, stats.coalesced), (1, 1), "{stats:?}");
+}
+
 #[test]
 fn flush_waits_for_everything_submitted_before_it() {
     let dir = TempDir::new().unwrap();

@@ -128,8 +128,9 @@ impl<B: ComputeBackend> Scheduler<B> {
             }
         };
         if parked.dirty {
+            // The warm tier keeps this state too, so the writer gets a copy.
             let started = Instant::now();
-            self.save(agent, &parked.tokens, &state);
+            self.save(agent, &parked.tokens, state.clone());
             report_persisted(parked.persist_report.take(), started, state.len());
         }
         self.stats.hot_to_warm += 1;
@@ -162,12 +163,15 @@ impl<B: ComputeBackend> Scheduler<B> {
         self.stats.warm_to_disk += demoted as u64;
     }
 
-    fn save(&mut self, agent: &AgentId, tokens: &[TokenId], state: &[u8]) {
+    /// Hand a turn's state to persistence. Takes the state by value: a
+    /// copy of tens of MB here would sit on the engine thread, in front of
+    /// whichever request comes next.
+    fn save(&mut self, agent: &AgentId, tokens: &[TokenId], state: Vec<u8>) {
         if let Some(persistence) = &self.persistence {
             persistence.save(AgentSnapshot {
                 agent: agent.clone(),
                 tokens: tokens.to_vec(),
-                kv_state: state.to_vec(),
+                kv_state: state,
             });
             self.stats.persisted += 1;
         }
@@ -189,13 +193,14 @@ impl<B: ComputeBackend> Scheduler<B> {
             let started = Instant::now();
             match self.backend.snapshot(slot) {
                 Ok(state) => {
+                    let bytes = state.len();
                     let tokens = std::mem::take(&mut self.parked[i].tokens);
-                    self.save(&agent, &tokens, &state);
+                    self.save(&agent, &tokens, state);
                     self.parked[i].tokens = tokens;
                     let report = self.parked[i].persist_report.take();
-                    report_persisted(report, started, state.len());
+                    report_persisted(report, started, bytes);
                     if let Some(mut entry) = self.agents.remove(&agent) {
-                        entry.state_bytes = state.len() as u64;
+                        entry.state_bytes = bytes as u64;
                         self.agents.set(agent.clone(), entry);
                     }
                 }
@@ -329,10 +334,11 @@ impl<B: ComputeBackend> Scheduler<B> {
         let started = Instant::now();
         match self.backend.snapshot(slot) {
             Ok(state) => {
+                let bytes = state.len();
                 let tokens = self.parked[i].tokens.clone();
-                self.save(agent, &tokens, &state);
+                self.save(agent, &tokens, state);
                 let report = self.parked[i].persist_report.take();
-                report_persisted(report, started, state.len());
+                report_persisted(report, started, bytes);
             }
             Err(err) => tracing::warn!(%agent, error = %err, "cannot snapshot agent"),
         }

@@ -8,8 +8,10 @@
 //! [`error`] (one error type), [`error_envelope`] (renders it in the
 //! family's envelope by path), [`extract`] (JSON bodies), [`agent_id`]
 //! (which agent a request names), [`prompt`] (template and tokenize),
-//! [`tool_use`] (tool prompts, output grammars, call parsing) and [`sse`]
-//! (stream framing).
+//! [`tool_use`] (tool prompts, output grammars, call parsing),
+//! [`generation`] (submit, wait for a whole reply), [`reply_stream`] (drive
+//! a streamed reply; each family renders its events) and [`sse`] (stream
+//! framing).
 
 pub mod admin;
 pub mod agent_id;
@@ -21,6 +23,7 @@ pub mod error_envelope;
 pub mod extract;
 pub mod front;
 pub mod gateway;
+pub mod generation;
 pub mod health;
 pub mod lifecycle;
 pub mod limits;
@@ -29,6 +32,7 @@ pub mod openai;
 pub mod openapi;
 pub mod prompt;
 pub mod rate_limit;
+pub mod reply_stream;
 pub mod request_identity;
 pub mod routes;
 pub mod sse;

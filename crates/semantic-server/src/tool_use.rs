@@ -25,6 +25,16 @@ pub struct ToolRequest {
     pub format: OutputFormat,
 }
 
+/// Read a request's `tools` (absent means none) with `read`, which gets
+/// each entry's index so its errors can name the entry's path.
+pub fn read_tools<T, E>(
+    tools: Option<Vec<T>>,
+    mut read: impl FnMut(usize, T) -> Result<ToolSpec, E>,
+) -> Result<Vec<ToolSpec>, E> {
+    let entries = tools.unwrap_or_default().into_iter().enumerate();
+    entries.map(|(index, entry)| read(index, entry)).collect()
+}
+
 /// What the request needs to render, constrain and parse its reply.
 #[derive(Debug)]
 pub struct ToolUse {

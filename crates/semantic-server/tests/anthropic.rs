@@ -3,17 +3,16 @@
 //! time and talks to `/v1/messages*` with reqwest as a client would.
 
 mod support;
+use support::anthropic::{assert_anthropic_error, total_input, usage_count};
+use support::engine_checks::{sampled_tokens, shut_down_engine, wait_until_idle};
+use support::prompts::{greedy_prompt_tokens, long_stream_body, QUESTION, SYSTEM};
+use support::sse::{read_to_end, read_until, sse_events, ByteStream};
 use support::*;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures::StreamExt;
-use semantic_domain::chat::ChatMessage;
-use semantic_engine::EngineHandle;
 use serde_json::{json, Value};
 
-const SYSTEM: &str = "You are a helpful assistant.";
-const QUESTION: &str = "What is the capital of France?";
 /// SmolLM2's greedy answer lists "1. 1\n2. 2\n..." and runs on (measured).
 const COUNTING: &str = "Count from 1 to 20, separated by commas.";
 
@@ -34,56 +33,6 @@ fn counting_body(max_tokens: u32) -> Value {
         "temperature": 0,
         "max_tokens": max_tokens,
     })
-}
-
-impl TestServer {
-    async fn messages(&self, body: &Value) -> reqwest::Response {
-        self.post_json("/v1/messages", body, None).await
-    }
-
-    async fn post_json(&self, path: &str, body: &Value, agent: Option<&str>) -> reqwest::Response {
-        let mut request = self.client.post(self.url(path)).json(body);
-        if let Some(agent) = agent {
-            request = request.header("x-agent-id", agent);
-        }
-        request.send().await.unwrap()
-    }
-
-    async fn post_raw(&self, path: &str, content_type: &str, body: String) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// A non-streaming message that must succeed.
-    async fn message_ok(&self, body: &Value, agent: Option<&str>) -> Value {
-        let response = self.post_json("/v1/messages", body, agent).await;
-        assert_eq!(response.status(), 200);
-        response.json().await.unwrap()
-    }
-}
-
-/// The prompt the server builds for `SYSTEM` + `QUESTION`, tokenized here.
-fn greedy_prompt_tokens(engine: &EngineHandle) -> u64 {
-    let messages = [ChatMessage::system(SYSTEM), ChatMessage::user(QUESTION)];
-    engine.model().tokenize_chat(&messages, None).unwrap().len() as u64
-}
-
-fn u(usage: &Value, key: &str) -> u64 {
-    usage[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("usage.{key} missing: {usage}"))
-}
-
-/// `input_tokens + cache_read + cache_creation`: the whole prompt.
-fn total_input(usage: &Value) -> u64 {
-    u(usage, "input_tokens")
-        + u(usage, "cache_read_input_tokens")
-        + u(usage, "cache_creation_input_tokens")
 }
 
 fn text_of(message: &Value) -> &str {
@@ -109,28 +58,17 @@ async fn non_streaming_message_has_anthropics_shape_and_additive_usage() {
     let usage = &body["usage"];
     assert_eq!(total_input(usage), greedy_prompt_tokens(&server.engine));
     // Anonymous: nothing is kept, so nothing counts as cache creation.
-    assert_eq!(u(usage, "cache_creation_input_tokens"), 0, "{usage}");
-    assert!((1..=32).contains(&u(usage, "output_tokens")), "{usage}");
+    assert_eq!(
+        usage_count(usage, "cache_creation_input_tokens"),
+        0,
+        "{usage}"
+    );
+    assert!(
+        (1..=32).contains(&usage_count(usage, "output_tokens")),
+        "{usage}"
+    );
     assert_eq!(usage["cache_source"], "cold");
     server.shutdown().await;
-}
-
-/// `(event name, data)` of every SSE event, in order.
-fn sse_events(body: &str) -> Vec<(String, Value)> {
-    body.split("\n\n")
-        .filter(|e| !e.trim().is_empty() && !e.starts_with(':'))
-        .map(|event| {
-            let field = |name: &str| {
-                event
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name))
-                    .map(|v| v.trim().to_owned())
-                    .unwrap_or_else(|| panic!("no {name} in {event:?}"))
-            };
-            let data = serde_json::from_str(&field("data:")).unwrap();
-            (field("event:"), data)
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,7 +101,7 @@ async fn streaming_events_come_in_anthropics_order_and_match_the_whole_answer() 
     assert!(start["id"].as_str().unwrap().starts_with("msg_"));
     assert_eq!(start["content"], json!([]));
     assert!(start["stop_reason"].is_null());
-    assert_eq!(u(&start["usage"], "output_tokens"), 0);
+    assert_eq!(usage_count(&start["usage"], "output_tokens"), 0);
     let prompt = greedy_prompt_tokens(&server.engine);
     assert_eq!(total_input(&start["usage"]), prompt);
     assert_eq!(
@@ -229,9 +167,13 @@ async fn an_agents_second_turn_reads_its_cache_and_creates_only_new_tokens() {
     let usage = &first["usage"];
     let prompt1 = greedy_prompt_tokens(&server.engine);
     // The agent keeps its KV, so the whole cold prompt is cache creation.
-    assert_eq!(u(usage, "cache_read_input_tokens"), 0, "{usage}");
-    assert_eq!(u(usage, "cache_creation_input_tokens"), prompt1, "{usage}");
-    assert_eq!(u(usage, "input_tokens"), 0, "{usage}");
+    assert_eq!(usage_count(usage, "cache_read_input_tokens"), 0, "{usage}");
+    assert_eq!(
+        usage_count(usage, "cache_creation_input_tokens"),
+        prompt1,
+        "{usage}"
+    );
+    assert_eq!(usage_count(usage, "input_tokens"), 0, "{usage}");
 
     let mut second = greedy_body(16);
     second["messages"] = json!([
@@ -241,33 +183,28 @@ async fn an_agents_second_turn_reads_its_cache_and_creates_only_new_tokens() {
     ]);
     let reply = server.message_ok(&second, Some("anthropic-agent")).await;
     let usage = &reply["usage"];
-    let read = u(usage, "cache_read_input_tokens");
+    let read = usage_count(usage, "cache_read_input_tokens");
     assert!(
         read >= prompt1 - 1,
         "first turn's prompt not reused: {usage}"
     );
     assert_eq!(usage["cache_source"], "hot");
-    let prompt2 = server_count(&server, &second).await;
-    assert_eq!(u(usage, "cache_creation_input_tokens"), prompt2 - read);
+    let prompt2 = server.count_tokens(&second).await;
+    assert_eq!(
+        usage_count(usage, "cache_creation_input_tokens"),
+        prompt2 - read
+    );
     assert_eq!(total_input(usage), prompt2);
 
     // metadata.user_id names an agent too: its fresh tokens are kept.
     let mut by_user = greedy_body(4);
     by_user["metadata"] = json!({"user_id": "user-7"});
     let usage = server.message_ok(&by_user, None).await["usage"].clone();
-    assert!(u(&usage, "cache_creation_input_tokens") > 0, "{usage}");
+    assert!(
+        usage_count(&usage, "cache_creation_input_tokens") > 0,
+        "{usage}"
+    );
     server.shutdown().await;
-}
-
-/// `count_tokens` for `body` (its sampling fields are ignored there).
-async fn server_count(server: &TestServer, body: &Value) -> u64 {
-    let response = server
-        .post_json("/v1/messages/count_tokens", body, None)
-        .await;
-    assert_eq!(response.status(), 200);
-    let count: Value = response.json().await.unwrap();
-    assert_eq!(count.as_object().unwrap().len(), 1, "{count}");
-    count["input_tokens"].as_u64().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,27 +217,11 @@ async fn count_tokens_equals_the_input_of_a_real_call() {
     let real = server.message_ok(&body, None).await;
     let mut count_body = body.clone();
     count_body.as_object_mut().unwrap().remove("max_tokens");
-    let counted = server_count(&server, &count_body).await;
+    let counted = server.count_tokens(&count_body).await;
     assert_eq!(counted, total_input(&real["usage"]));
     // The tools are in the prompt (SmolLM2's template gets the fallback section).
     assert!(counted > greedy_prompt_tokens(&server.engine));
     server.shutdown().await;
-}
-
-/// Assert an Anthropic error: status, `error.type`, a message fragment.
-async fn assert_error(response: reqwest::Response, status: u16, kind: &str, part: &str) {
-    assert_eq!(response.status().as_u16(), status);
-    let content_type = response.headers()["content-type"].to_str().unwrap();
-    assert!(
-        content_type.starts_with("application/json"),
-        "{content_type}"
-    );
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["type"], "error", "{body}");
-    assert_eq!(body["error"]["type"], kind, "{body}");
-    let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains(part), "message {message:?} lacks {part:?}");
-    assert_eq!(body["error"].as_object().unwrap().len(), 2, "{body}");
 }
 
 const INVALID: &str = "invalid_request_error";
@@ -311,7 +232,7 @@ async fn bad_requests_get_anthropics_envelope_naming_the_field() {
     let mut missing = greedy_body(8);
     missing.as_object_mut().unwrap().remove("max_tokens");
     let r = server.messages(&missing).await;
-    assert_error(r, 400, INVALID, "max_tokens: field required").await;
+    assert_anthropic_error(r, 400, INVALID, &["max_tokens: field required"]).await;
 
     let image = json!({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA=="}});
     let mut body = greedy_body(8);
@@ -320,40 +241,37 @@ async fn bad_requests_get_anthropics_envelope_naming_the_field() {
         {"role": "user", "content": [image]},
     ]);
     let r = server.messages(&body).await;
-    assert_error(r, 400, INVALID, "messages[1].content[0].type").await;
+    assert_anthropic_error(r, 400, INVALID, &["messages[1].content[0].type"]).await;
 
     body["messages"] = json!([{"role": "assistant", "content": "hi"}]);
     let r = server.messages(&body).await;
-    assert_error(r, 400, INVALID, "messages[0].role").await;
+    assert_anthropic_error(r, 400, INVALID, &["messages[0].role"]).await;
 
+    let truncated = r#"{"model": "default", "#.to_owned();
     let r = server
-        .post_raw(
-            "/v1/messages",
-            "application/json",
-            r#"{"model": "default", "#.into(),
-        )
+        .post_raw("/v1/messages", "application/json", truncated)
         .await;
-    assert_error(r, 400, INVALID, "not valid JSON").await;
+    assert_anthropic_error(r, 400, INVALID, &["not valid JSON"]).await;
 
     let mut claude = greedy_body(8);
     claude["model"] = json!("claude-sonnet-4-5");
     let r = server.messages(&claude).await;
-    assert_error(r, 400, INVALID, "unknown model \"claude-sonnet-4-5\"").await;
+    assert_anthropic_error(r, 400, INVALID, &["unknown model \"claude-sonnet-4-5\""]).await;
 
     let mut hot = greedy_body(8);
     hot["temperature"] = json!(1.5);
     let r = server.messages(&hot).await;
-    assert_error(r, 400, INVALID, "temperature must be between 0 and 1").await;
+    assert_anthropic_error(r, 400, INVALID, &["temperature must be between 0 and 1"]).await;
 
     let mut agent = greedy_body(8);
     agent["metadata"] = json!({"session_id": "../etc"});
     let r = server.messages(&agent).await;
-    assert_error(r, 400, INVALID, "invalid metadata.session_id").await;
+    assert_anthropic_error(r, 400, INVALID, &["invalid metadata.session_id"]).await;
 
     let r = server
         .post_raw("/v1/messages", "text/plain", "{}".into())
         .await;
-    assert_error(r, 415, INVALID, "application/json").await;
+    assert_anthropic_error(r, 415, INVALID, &["application/json"]).await;
     server.shutdown().await;
 }
 
@@ -361,17 +279,17 @@ async fn bad_requests_get_anthropics_envelope_naming_the_field() {
 async fn framework_errors_under_v1_messages_use_anthropics_envelope_too() {
     let server = TestServer::start().await;
     let r = server.post_json("/v1/messages/x", &json!({}), None).await;
-    assert_error(r, 404, "not_found_error", "/v1/messages/x").await;
+    assert_anthropic_error(r, 404, "not_found_error", &["/v1/messages/x"]).await;
 
     let r = server.get("/v1/messages").await;
     assert!(r.headers()["allow"].to_str().unwrap().contains("POST"));
-    assert_error(r, 405, INVALID, "GET").await;
+    assert_anthropic_error(r, 405, INVALID, &["GET"]).await;
 
     let huge = "x".repeat(5 * 1024 * 1024);
     let mut body = greedy_body(8);
     body["messages"] = json!([{"role": "user", "content": huge}]);
     let r = server.messages(&body).await;
-    assert_error(r, 413, "request_too_large", "exceeds").await;
+    assert_anthropic_error(r, 413, "request_too_large", &["exceeds"]).await;
 
     // Other routes keep the OpenAI envelope.
     let r = server.get("/v1/nope").await;
@@ -382,47 +300,14 @@ async fn framework_errors_under_v1_messages_use_anthropics_envelope_too() {
     server.shutdown().await;
 }
 
-/// A streaming request whose greedy answer runs to `max_tokens`, so a small
-/// sampled count proves cancellation.
-fn long_stream_body() -> Value {
-    let mut body = counting_body(2000);
-    body["messages"][0]["content"] = json!("Count from 1 to 1000, separated by commas.");
-    body["stream"] = json!(true);
-    body
-}
-
 /// Read SSE bytes until at least `n` text deltas have arrived.
-async fn read_deltas(
-    bytes: &mut (impl futures::Stream<Item = reqwest::Result<axum::body::Bytes>> + Unpin),
-    n: usize,
-) -> String {
-    let mut seen = String::new();
-    while seen.matches("event: content_block_delta").count() < n {
-        let piece = bytes.next().await.expect("stream open").unwrap();
-        seen.push_str(&String::from_utf8_lossy(&piece));
-    }
-    seen
-}
-
-/// Poll the engine until no sequence is running or holding KV cells.
-async fn wait_until_idle(engine: &EngineHandle, deadline: Duration) {
-    let start = Instant::now();
-    loop {
-        let snap = engine.snapshot().await.unwrap();
-        if snap.running == 0 && snap.waiting == 0 && snap.kv_tokens == 0 {
-            return;
-        }
-        assert!(start.elapsed() < deadline, "engine still busy: {snap:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+async fn read_deltas(bytes: &mut impl ByteStream, n: usize) -> String {
+    read_until(bytes, "event: content_block_delta", n).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_is_429_overloaded_error_with_retry_after() {
-    let mut config = engine_config();
-    config.max_sequences = 1;
-    config.queue_capacity = 1;
-    let server = TestServer::start_with(config).await;
+    let server = TestServer::start_with(one_slot_config()).await;
     let mut running = server.messages(&long_stream_body()).await.bytes_stream();
     read_deltas(&mut running, 2).await;
     let waiting = server.messages(&long_stream_body()).await;
@@ -430,7 +315,7 @@ async fn a_full_queue_is_429_overloaded_error_with_retry_after() {
 
     let r = server.messages(&greedy_body(4)).await;
     assert_eq!(r.headers()["retry-after"], "1");
-    assert_error(r, 429, "overloaded_error", "queue is full").await;
+    assert_anthropic_error(r, 429, "overloaded_error", &["queue is full"]).await;
     drop((running, waiting));
     wait_until_idle(&server.engine, Duration::from_secs(10)).await;
     server.shutdown().await;
@@ -450,11 +335,7 @@ async fn a_client_that_disconnects_mid_stream_cancels_its_generation() {
     drop(bytes);
 
     wait_until_idle(&server.engine, Duration::from_secs(10)).await;
-    let sampled = server
-        .engine
-        .counters()
-        .sampled_tokens
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let sampled = sampled_tokens(&server.engine);
     assert!(sampled < 1000, "ran on after disconnect: {sampled} tokens");
     server.shutdown().await;
 }
@@ -465,13 +346,8 @@ async fn an_engine_failure_mid_stream_ends_with_an_error_event() {
     let response = server.messages(&long_stream_body()).await;
     let mut bytes = response.bytes_stream();
     let mut seen = read_deltas(&mut bytes, 2).await;
-    let engine = server.engine.clone();
-    tokio::task::spawn_blocking(move || engine.shutdown())
-        .await
-        .unwrap();
-    while let Some(piece) = bytes.next().await {
-        seen.push_str(&String::from_utf8_lossy(&piece.unwrap()));
-    }
+    shut_down_engine(&server.engine).await;
+    read_to_end(&mut bytes, &mut seen).await;
     let events = sse_events(&seen);
     let (name, last) = events.last().unwrap();
     assert_eq!(name, "error", "{seen}");
@@ -486,6 +362,6 @@ async fn an_engine_failure_mid_stream_ends_with_an_error_event() {
     // New work is refused while the engine is down: 503 overloaded_error.
     let r = server.messages(&greedy_body(4)).await;
     assert!(r.headers().contains_key("retry-after"));
-    assert_error(r, 503, "overloaded_error", "shutting down").await;
+    assert_anthropic_error(r, 503, "overloaded_error", &["shutting down"]).await;
     server.shutdown().await;
 }

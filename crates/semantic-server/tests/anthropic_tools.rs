@@ -6,65 +6,19 @@
 //! Anthropic's envelope naming the field.
 
 mod support;
+use support::anthropic::{assert_anthropic_error, total_input};
+use support::sse::sse_events;
+use support::tool_fixtures::{self, assert_valid_input, Family};
 use support::*;
 
 use serde_json::{json, Value};
 
-const UNITS: [&str; 2] = ["celsius", "fahrenheit"];
-const ZONES: [&str; 2] = ["UTC", "CET"];
-
 fn weather_tool() -> Value {
-    json!({
-        "name": "get_weather",
-        "description": "Current weather in a city",
-        "input_schema": {
-            "type": "object",
-            "properties": {
-                "city": {"type": "string", "maxLength": 24},
-                "unit": {"enum": UNITS},
-                "days": {"type": "integer"},
-            },
-            "required": ["city", "unit", "days"],
-            "additionalProperties": false,
-        },
-    })
-}
-
-fn time_tool() -> Value {
-    json!({
-        "name": "get_time",
-        "input_schema": {
-            "type": "object",
-            "properties": {"zone": {"enum": ZONES}},
-            "required": ["zone"],
-            "additionalProperties": false,
-        },
-    })
+    tool_fixtures::weather().in_shape(Family::Anthropic)
 }
 
 fn ask_weather(tool_choice: Value) -> Value {
-    json!({
-        "model": "default",
-        "messages": [{"role": "user", "content": "What is the weather in Paris for the next 3 days?"}],
-        "tools": [weather_tool(), time_tool()],
-        "tool_choice": tool_choice,
-        "temperature": 0,
-        "max_tokens": 96,
-    })
-}
-
-async fn message(server: &TestServer, body: &Value, agent: Option<&str>) -> reqwest::Response {
-    let mut request = server.client.post(server.url("/v1/messages")).json(body);
-    if let Some(agent) = agent {
-        request = request.header("x-agent-id", agent);
-    }
-    request.send().await.unwrap()
-}
-
-async fn message_ok(server: &TestServer, body: &Value, agent: Option<&str>) -> Value {
-    let response = message(server, body, agent).await;
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
+    tool_fixtures::ask_weather(Family::Anthropic, tool_choice)
 }
 
 /// The single `tool_use` block of a forced reply, checked for shape.
@@ -81,75 +35,43 @@ fn only_tool_use(body: &Value) -> &Value {
     block
 }
 
-fn assert_valid_input(name: &str, input: &Value) {
-    match name {
-        "get_weather" => {
-            let city = input["city"].as_str().expect("city is a string");
-            assert!(city.chars().count() <= 24, "{input}");
-            let unit = input["unit"].as_str().expect("unit");
-            assert!(UNITS.contains(&unit), "{input}");
-            assert!(input["days"].is_i64(), "{input}");
-            assert_eq!(input.as_object().unwrap().len(), 3, "{input}");
-        }
-        "get_time" => {
-            assert!(ZONES.contains(&input["zone"].as_str().expect("zone")));
-            assert_eq!(input.as_object().unwrap().len(), 1, "{input}");
-        }
-        other => panic!("called unknown tool {other}"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn any_and_named_choices_return_schema_valid_tool_use_blocks() {
     let server = TestServer::start().await;
-    let body = message_ok(&server, &ask_weather(json!({"type": "any"})), None).await;
+    let body = server
+        .message_ok(&ask_weather(json!({"type": "any"})), None)
+        .await;
     let block = only_tool_use(&body);
     assert_valid_input(block["name"].as_str().unwrap(), &block["input"]);
     assert!(body["usage"]["output_tokens"].as_u64().unwrap() > 0);
 
     for name in ["get_weather", "get_time"] {
         let named = json!({"type": "tool", "name": name});
-        let body = message_ok(&server, &ask_weather(named), None).await;
+        let body = server.message_ok(&ask_weather(named), None).await;
         let block = only_tool_use(&body);
         assert_eq!(block["name"], name, "{body}");
         assert_valid_input(name, &block["input"]);
     }
 
     // `none` keeps the tools in the prompt but parses nothing: plain text.
-    let body = message_ok(&server, &ask_weather(json!({"type": "none"})), None).await;
+    let body = server
+        .message_ok(&ask_weather(json!({"type": "none"})), None)
+        .await;
     assert_ne!(body["stop_reason"], "tool_use", "{body}");
     assert_eq!(body["content"][0]["type"], "text", "{body}");
     server.shutdown().await;
-}
-
-/// `(event name, data)` of every SSE event, in order.
-fn sse_events(body: &str) -> Vec<(String, Value)> {
-    body.split("\n\n")
-        .filter(|e| !e.trim().is_empty() && !e.starts_with(':'))
-        .map(|event| {
-            let field = |name: &str| {
-                event
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name))
-                    .map(|v| v.trim().to_owned())
-                    .unwrap_or_else(|| panic!("no {name} in {event:?}"))
-            };
-            let data = serde_json::from_str(&field("data:")).unwrap();
-            (field("event:"), data)
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamed_tool_use_reassembles_to_the_non_streaming_input() {
     let server = TestServer::start().await;
     let body = ask_weather(json!({"type": "tool", "name": "get_weather"}));
-    let whole = message_ok(&server, &body, None).await;
+    let whole = server.message_ok(&body, None).await;
     let expected = only_tool_use(&whole).clone();
 
     let mut streaming = body.clone();
     streaming["stream"] = json!(true);
-    let response = message(&server, &streaming, None).await;
+    let response = server.messages(&streaming).await;
     assert_eq!(response.status(), 200);
     let events = sse_events(&response.text().await.unwrap());
     for (name, data) in &events {
@@ -198,7 +120,7 @@ async fn a_tool_result_turn_completes_and_reuses_the_agents_cache() {
     let server = TestServer::start().await;
     let agent = Some("anthropic-tools-agent");
     let first = ask_weather(json!({"type": "tool", "name": "get_weather"}));
-    let turn1 = message_ok(&server, &first, agent).await;
+    let turn1 = server.message_ok(&first, agent).await;
     let call = only_tool_use(&turn1).clone();
 
     let mut second = first.clone();
@@ -208,7 +130,7 @@ async fn a_tool_result_turn_completes_and_reuses_the_agents_cache() {
         {"type": "tool_result", "tool_use_id": call["id"], "content": "{\"temp\": 21, \"sky\": \"clear\"}"},
     ]}));
     second["tool_choice"] = json!({"type": "none"});
-    let turn2 = message_ok(&server, &second, agent).await;
+    let turn2 = server.message_ok(&second, agent).await;
     let reason = turn2["stop_reason"].as_str().unwrap();
     assert!(["end_turn", "max_tokens"].contains(&reason), "{turn2}");
     assert_eq!(turn2["content"].as_array().unwrap().len(), 1, "{turn2}");
@@ -225,7 +147,7 @@ async fn a_tool_result_turn_completes_and_reuses_the_agents_cache() {
 
     // Under `auto` the reply is text or calls, either well formed.
     second["tool_choice"] = json!({"type": "auto"});
-    let auto = message_ok(&server, &second, agent).await;
+    let auto = server.message_ok(&second, agent).await;
     for block in auto["content"].as_array().unwrap() {
         match block["type"].as_str().unwrap() {
             "text" => assert!(block["text"].is_string()),
@@ -241,52 +163,17 @@ async fn a_tool_result_turn_completes_and_reuses_the_agents_cache() {
 async fn count_tokens_includes_the_tools() {
     let server = TestServer::start().await;
     let body = ask_weather(json!({"type": "any"}));
-    let real = message_ok(&server, &body, None).await;
-    let usage = &real["usage"];
-    let input = [
-        "input_tokens",
-        "cache_read_input_tokens",
-        "cache_creation_input_tokens",
-    ]
-    .iter()
-    .map(|k| usage[k].as_u64().unwrap())
-    .sum::<u64>();
-    let count = |body: Value| {
-        let request = server
-            .client
-            .post(server.url("/v1/messages/count_tokens"))
-            .json(&body)
-            .send();
-        async move {
-            let response = request.await.unwrap();
-            assert_eq!(response.status(), 200);
-            response.json::<Value>().await.unwrap()["input_tokens"]
-                .as_u64()
-                .unwrap()
-        }
-    };
-    assert_eq!(count(body.clone()).await, input);
+    let real = server.message_ok(&body, None).await;
+    let input = total_input(&real["usage"]);
+    assert_eq!(server.count_tokens(&body).await, input);
     let mut bare = body;
     bare.as_object_mut().unwrap().remove("tools");
     bare.as_object_mut().unwrap().remove("tool_choice");
     assert!(
-        count(bare).await < input,
+        server.count_tokens(&bare).await < input,
         "the tool section is in the prompt"
     );
     server.shutdown().await;
-}
-
-/// Assert an Anthropic error: 400 `invalid_request_error`, message parts.
-async fn assert_invalid(response: reqwest::Response, parts: &[&str]) {
-    assert_eq!(response.status().as_u16(), 400);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["type"], "error", "{body}");
-    assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
-    assert_eq!(body["error"].as_object().unwrap().len(), 2, "{body}");
-    let message = body["error"]["message"].as_str().unwrap();
-    for part in parts {
-        assert!(message.contains(part), "message {message:?} lacks {part:?}");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -350,7 +237,8 @@ async fn bad_tools_and_tool_choices_are_400_in_anthropics_envelope() {
         let mut body = ask_weather(choice);
         body["tools"] = tools;
         body["max_tokens"] = json!(4);
-        assert_invalid(message(&server, &body, None).await, &parts).await;
+        let response = server.messages(&body).await;
+        assert_anthropic_error(response, 400, "invalid_request_error", &parts).await;
     }
     server.shutdown().await;
 }

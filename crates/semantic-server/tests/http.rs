@@ -3,17 +3,15 @@
 //! with reqwest as a client would.
 
 mod support;
+use support::engine_checks::{sampled_tokens, shut_down_engine, wait_until_idle};
+use support::prompts::{greedy_prompt_tokens, long_stream_body, QUESTION, SYSTEM};
+use support::sse::{read_to_end, read_until, sse_data, ByteStream};
 use support::*;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures::StreamExt;
-use semantic_domain::chat::ChatMessage;
 use semantic_engine::EngineHandle;
 use serde_json::{json, Value};
-
-const SYSTEM: &str = "You are a helpful assistant.";
-const QUESTION: &str = "What is the capital of France?";
 
 fn greedy_body(model: &str, max_tokens: u32) -> Value {
     json!({
@@ -29,14 +27,7 @@ fn greedy_body(model: &str, max_tokens: u32) -> Value {
 
 /// Usage must count the templated prompt exactly and add up.
 fn assert_usage(engine: &EngineHandle, usage: &Value, max_tokens: u64) {
-    let expected_prompt = engine
-        .model()
-        .tokenize_chat(
-            &[ChatMessage::system(SYSTEM), ChatMessage::user(QUESTION)],
-            None,
-        )
-        .unwrap()
-        .len() as u64;
+    let expected_prompt = greedy_prompt_tokens(engine);
     let prompt = usage["prompt_tokens"].as_u64().unwrap();
     let completion = usage["completion_tokens"].as_u64().unwrap();
     assert_eq!(prompt, expected_prompt, "{usage}");
@@ -205,6 +196,7 @@ async fn default_and_real_model_names_work_and_unknown_is_rejected() {
 }
 
 const INVALID: &str = "invalid_request_error";
+const CHAT: &str = "/v1/chat/completions";
 
 /// The greedy body with the fields of `patch` replaced.
 fn patched(patch: &Value) -> Value {
@@ -213,18 +205,6 @@ fn patched(patch: &Value) -> Value {
         body[k] = v.clone();
     }
     body
-}
-
-impl TestServer {
-    async fn post_raw(&self, content_type: &str, body: String) -> reqwest::Response {
-        self.client
-            .post(self.url("/v1/chat/completions"))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap()
-    }
 }
 
 /// Bodies with one bad field: the patch, a message fragment, the `param`.
@@ -267,11 +247,11 @@ async fn malformed_json_and_bad_fields_are_400_envelopes_naming_the_field() {
     let server = TestServer::start().await;
     let json = "application/json";
     let r = server
-        .post_raw(json, r#"{"model": "default", "messages": [}"#.into())
+        .post_raw(CHAT, json, r#"{"model": "default", "messages": [}"#.into())
         .await;
     assert_error(r, 400, INVALID, "not valid JSON", None).await;
     let r = server
-        .post_raw(json, r#"{"model": "default"}"#.into())
+        .post_raw(CHAT, json, r#"{"model": "default"}"#.into())
         .await;
     assert_error(
         r,
@@ -314,7 +294,7 @@ async fn overlong_prompt_bad_agent_header_and_media_type_are_rejected() {
     assert_error(r, 400, INVALID, "invalid x-agent-id header", None).await;
 
     let body = greedy_body("default", 4).to_string();
-    let r = server.post_raw("text/plain", body).await;
+    let r = server.post_raw(CHAT, "text/plain", body).await;
     assert_error(r, 415, INVALID, "application/json", None).await;
     server.shutdown().await;
 }
@@ -410,19 +390,6 @@ async fn models_list_and_liveness() {
     server.shutdown().await;
 }
 
-/// Poll the engine until no sequence is running or holding KV cells.
-async fn wait_until_idle(engine: &EngineHandle, deadline: Duration) {
-    let start = Instant::now();
-    loop {
-        let snap = engine.snapshot().await.unwrap();
-        if snap.running == 0 && snap.waiting == 0 && snap.kv_tokens == 0 {
-            return;
-        }
-        assert!(start.elapsed() < deadline, "engine still busy: {snap:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_disconnects_mid_stream_frees_its_sequence() {
     let server = TestServer::start().await;
@@ -450,14 +417,6 @@ async fn a_client_that_disconnects_mid_stream_frees_its_sequence() {
     server.shutdown().await;
 }
 
-/// Tokens sampled by the engine since it started.
-fn sampled_tokens(engine: &EngineHandle) -> u64 {
-    engine
-        .counters()
-        .sampled_tokens
-        .load(std::sync::atomic::Ordering::Relaxed)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_non_streaming_client_that_gives_up_is_cancelled() {
     let server = TestServer::start().await;
@@ -480,37 +439,14 @@ async fn a_non_streaming_client_that_gives_up_is_cancelled() {
     server.shutdown().await;
 }
 
-/// A request whose greedy answer runs to `max_tokens` (measured: SmolLM2
-/// counts on and on), so a small sampled count proves cancellation.
-fn long_stream_body() -> Value {
-    json!({
-        "model": "default",
-        "messages": [{"role": "user", "content": "Count from 1 to 1000, separated by commas."}],
-        "temperature": 0,
-        "max_tokens": 2000,
-        "stream": true,
-    })
-}
-
 /// Read SSE bytes until at least `n` content deltas have arrived.
-async fn read_content_chunks(
-    bytes: &mut (impl futures::Stream<Item = reqwest::Result<axum::body::Bytes>> + Unpin),
-    n: usize,
-) -> String {
-    let mut seen = String::new();
-    while seen.matches("\"content\"").count() < n {
-        let piece = bytes.next().await.expect("stream open").unwrap();
-        seen.push_str(&String::from_utf8_lossy(&piece));
-    }
-    seen
+async fn read_content_chunks(bytes: &mut impl ByteStream, n: usize) -> String {
+    read_until(bytes, "\"content\"", n).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_is_429_with_retry_after() {
-    let mut config = engine_config();
-    config.max_sequences = 1;
-    config.queue_capacity = 1;
-    let server = TestServer::start_with(config).await;
+    let server = TestServer::start_with(one_slot_config()).await;
     let running = server.chat(&long_stream_body()).await;
     let mut running = running.bytes_stream();
     read_content_chunks(&mut running, 2).await;
@@ -533,13 +469,8 @@ async fn engine_shutdown_ends_streams_with_an_error_and_refuses_new_work() {
     let server = TestServer::start().await;
     let mut bytes = server.chat(&long_stream_body()).await.bytes_stream();
     let mut seen = read_content_chunks(&mut bytes, 2).await;
-    let engine = server.engine.clone();
-    tokio::task::spawn_blocking(move || engine.shutdown())
-        .await
-        .unwrap();
-    while let Some(piece) = bytes.next().await {
-        seen.push_str(&String::from_utf8_lossy(&piece.unwrap()));
-    }
+    shut_down_engine(&server.engine).await;
+    read_to_end(&mut bytes, &mut seen).await;
     let events = sse_data(&seen);
     let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
     assert_eq!(last["error"]["type"], "server_error", "{last}");

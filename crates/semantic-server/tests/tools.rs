@@ -4,56 +4,18 @@
 //! theirs, streams reassemble, and bad tool requests are 400s naming the field.
 
 mod support;
+use support::sse::sse_data;
+use support::tool_fixtures::{self, assert_valid_input, Family};
 use support::*;
 
 use serde_json::{json, Value};
 
-const UNITS: [&str; 2] = ["celsius", "fahrenheit"];
-
 fn weather_tool() -> Value {
-    json!({
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Current weather in a city",
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    "city": {"type": "string", "maxLength": 24},
-                    "unit": {"enum": UNITS},
-                    "days": {"type": "integer"},
-                },
-                "required": ["city", "unit", "days"],
-                "additionalProperties": false,
-            },
-        },
-    })
-}
-
-fn time_tool() -> Value {
-    json!({
-        "type": "function",
-        "function": {
-            "name": "get_time",
-            "parameters": {
-                "type": "object",
-                "properties": {"zone": {"enum": ["UTC", "CET"]}},
-                "required": ["zone"],
-                "additionalProperties": false,
-            },
-        },
-    })
+    tool_fixtures::weather().in_shape(Family::OpenAi)
 }
 
 fn ask_weather(tool_choice: Value) -> Value {
-    json!({
-        "model": "default",
-        "messages": [{"role": "user", "content": "What is the weather in Paris for the next 3 days?"}],
-        "tools": [weather_tool(), time_tool()],
-        "tool_choice": tool_choice,
-        "temperature": 0,
-        "max_tokens": 96,
-    })
+    tool_fixtures::ask_weather(Family::OpenAi, tool_choice)
 }
 
 /// The single tool call of a non-streaming response, checked for shape.
@@ -78,17 +40,6 @@ fn arguments(call: &Value) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("arguments {text:?}: {e}"))
 }
 
-fn assert_weather_arguments(args: &Value) {
-    let city = args["city"].as_str().expect("city is a string");
-    assert!(city.chars().count() <= 24, "{args}");
-    assert!(
-        UNITS.contains(&args["unit"].as_str().expect("unit")),
-        "{args}"
-    );
-    assert!(args["days"].is_i64(), "{args}");
-    assert_eq!(args.as_object().unwrap().len(), 3, "{args}");
-}
-
 async fn json_of(response: reqwest::Response) -> Value {
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
@@ -100,18 +51,13 @@ async fn required_and_named_choices_return_schema_valid_calls() {
     let body = json_of(server.chat(&ask_weather(json!("required"))).await).await;
     let call = only_call(&body);
     let name = call["function"]["name"].as_str().unwrap();
-    let args = arguments(call);
-    match name {
-        "get_weather" => assert_weather_arguments(&args),
-        "get_time" => assert!(["UTC", "CET"].contains(&args["zone"].as_str().unwrap())),
-        other => panic!("called unknown tool {other}"),
-    }
+    assert_valid_input(name, &arguments(call));
 
     let named = json!({"type": "function", "function": {"name": "get_weather"}});
     let body = json_of(server.chat(&ask_weather(named)).await).await;
     let call = only_call(&body);
     assert_eq!(call["function"]["name"], "get_weather");
-    assert_weather_arguments(&arguments(call));
+    assert_valid_input("get_weather", &arguments(call));
 
     let named = json!({"type": "function", "function": {"name": "get_time"}});
     let body = json_of(server.chat(&ask_weather(named)).await).await;

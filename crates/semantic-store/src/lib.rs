@@ -8,7 +8,6 @@
 //! The store knows only the domain's types and the file system: the blob is
 //! opaque llama.cpp state that the engine produces and restores.
 
-mod background_priority;
 pub mod catalog;
 pub mod disk_store;
 pub mod error;

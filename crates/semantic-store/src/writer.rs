@@ -223,7 +223,6 @@ impl Drop for PersistWriter {
 /// The writer thread: take the oldest queued agent, write, report, repeat;
 /// exit once closing and empty.
 fn run(shared: &Shared, store: &DiskStore, on_written: Option<&OnWritten>) {
-    crate::background_priority::lower_current_thread();
     loop {
         let Some(pending) = next_job(shared) else {
             return;

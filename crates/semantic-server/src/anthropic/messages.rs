@@ -4,15 +4,12 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use semantic_domain::tools::{ParsedReply, ReplyParser};
-use semantic_domain::GenerateRequest;
-use semantic_engine::{EngineHandle, GenerationStream};
 
 use super::types::{stop_reason, MessageBody, MessagesRequest, OutputBlock, UsageBody, TOOL_USE};
 use super::{convert, stream, tools};
-use crate::error::{from_engine, ApiError, ParamNames};
+use crate::error::{ApiError, ParamNames};
 use crate::extract::ApiJson;
-use crate::prompt::Prepared;
+use crate::generation::{self, WholeReply};
 use crate::sse;
 use crate::state::SharedState;
 
@@ -57,66 +54,33 @@ pub async fn create(
     ApiJson(request): ApiJson<MessagesRequest>,
 ) -> Result<Response, ApiError> {
     let plan = convert::plan(&state, &headers, request)?;
-    let Prepared {
-        tokens: prompt,
-        tool_use,
-    } = convert::prepare(&state.engine, plan.conversation).await?;
+    let prepared = convert::prepare(&state.engine, plan.conversation).await?;
     let meta = MessageMeta {
         id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
         model: state.model_id.clone(),
-        prompt_tokens: u32::try_from(prompt.len()).unwrap_or(u32::MAX),
+        prompt_tokens: u32::try_from(prepared.tokens.len()).unwrap_or(u32::MAX),
         keeps_kv: plan.agent.is_some(),
     };
-    let mut sampling = plan.sampling;
-    sampling.grammar = tool_use.grammar;
-    let mut generation = state
-        .engine
-        .submit(GenerateRequest {
-            prompt,
-            sampling,
-            agent: plan.agent,
-        })
-        .map_err(|e| from_engine(e, ParamNames::ANTHROPIC))?;
-    crate::telemetry::phases::trace(&mut generation);
-    tracing::debug!(request = %generation.id(), stream = plan.stream, "message submitted");
+    let names = ParamNames::ANTHROPIC;
+    let submitted = generation::submit(&state.engine, prepared, plan.sampling, plan.agent, names)?;
+    let request = submitted.generation.id();
+    tracing::debug!(%request, stream = plan.stream, "message submitted");
     if plan.stream {
-        Ok(sse::response(stream::events(
-            generation,
-            meta,
-            tool_use.parser,
-        )))
+        Ok(sse::response(stream::events(submitted, meta)))
     } else {
-        complete(&state.engine, generation, meta, tool_use.parser).await
+        let whole = generation::whole_reply(&state.engine, submitted).await?;
+        Ok(Json(message(whole, &meta)).into_response())
     }
 }
 
-/// Wait for the whole generation. If the client goes away first, axum drops
-/// this future and with it `generation`, which cancels the request.
-/// Tool calls, when the request may make any, are read out of the text.
-async fn complete(
-    engine: &EngineHandle,
-    generation: GenerationStream,
-    meta: MessageMeta,
-    parser: Option<ReplyParser>,
-) -> Result<Response, ApiError> {
-    let done = generation
-        .collect()
-        .await
-        .map_err(|message| ApiError::generation_failed(message, !engine.is_accepting()))?;
-    let reply = match parser {
-        Some(parser) => parser.parse_whole(&done.text),
-        None => ParsedReply {
-            content: Some(done.text),
-            calls: Vec::new(),
-        },
-    };
-    let (reason, sequence) = if reply.calls.is_empty() {
-        stop_reason(done.reason)
+/// The whole message: `stop_reason` is `tool_use` when calls were made.
+fn message(whole: WholeReply, meta: &MessageMeta) -> MessageBody<'_> {
+    let (reason, sequence) = if whole.reply.calls.is_empty() {
+        stop_reason(whole.reason)
     } else {
         (TOOL_USE, None)
     };
-    let content = tools::content_blocks(reply);
-    let usage = UsageBody::new(done.usage, meta.keeps_kv);
-    let body = meta.body(content, (Some(reason), sequence), usage);
-    Ok(Json(body).into_response())
+    let content = tools::content_blocks(whole.reply);
+    let usage = UsageBody::new(whole.usage, meta.keeps_kv);
+    meta.body(content, (Some(reason), sequence), usage)
 }

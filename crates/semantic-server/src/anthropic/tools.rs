@@ -10,7 +10,7 @@ use semantic_domain::tools::{
 
 use super::types::{self as wire, OutputBlock, ToolChoiceKind};
 use crate::error::ApiError;
-use crate::tool_use::{call_id, ToolRequest};
+use crate::tool_use::{call_id, read_tools, ToolRequest};
 
 /// Anthropic's tool-use ids: `toolu_` and 24 hex digits.
 const TOOL_USE_ID_PREFIX: &str = "toolu_";
@@ -22,12 +22,7 @@ pub fn tool_request(
     tools: Option<Vec<wire::ToolSpec>>,
     choice: Option<wire::ToolChoice>,
 ) -> Result<ToolRequest, ApiError> {
-    let tools = tools
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| tool(i, t))
-        .collect::<Result<Vec<_>, _>>()?;
+    let tools = read_tools(tools, tool)?;
     let choice = tool_choice(choice)?;
     validate(&tools, &choice).map_err(|e| api_error(e, &choice))?;
     Ok(ToolRequest {

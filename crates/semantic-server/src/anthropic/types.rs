@@ -52,29 +52,17 @@ pub struct InputMessage {
 }
 
 /// A message body: a string, or an array of content blocks.
-#[derive(Debug)]
+///
+/// Untagged enums fail with "did not match any variant"; `expecting`
+/// replaces that with what fits (serde uses it as the whole message).
+#[derive(Debug, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "content must be a string or an array of content blocks like {\"type\": \"text\", \"text\": \"...\"}"
+)]
 pub enum MessageContent {
     Text(String),
     Blocks(Vec<ContentBlock>),
-}
-
-impl<'de> Deserialize<'de> for MessageContent {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Blocks(Vec<ContentBlock>),
-        }
-        // Untagged enums fail with "did not match any variant"; say what fits.
-        match Raw::deserialize(d) {
-            Ok(Raw::Text(t)) => Ok(Self::Text(t)),
-            Ok(Raw::Blocks(b)) => Ok(Self::Blocks(b)),
-            Err(_) => Err(D::Error::custom(
-                "content must be a string or an array of content blocks like {\"type\": \"text\", \"text\": \"...\"}",
-            )),
-        }
-    }
 }
 
 /// `system`: a string, or an array of text blocks.
@@ -349,6 +337,20 @@ mod tests {
             serde_json::to_value(start).unwrap(),
             json!({"input_tokens": 12, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0})
         );
+    }
+
+    #[test]
+    fn content_and_system_of_the_wrong_shape_say_what_fits() {
+        let bad =
+            |body: &str| crate::extract::parse::<MessagesRequest>(body.as_bytes()).unwrap_err();
+        let e = bad(r#"{"model":"m","messages":[{"role":"user","content":5}]}"#);
+        assert_eq!(e.param.as_deref(), Some("messages[0].content"));
+        let fits = "content must be a string or an array of content blocks like";
+        assert!(e.message.contains(fits), "{}", e.message);
+        let e = bad(r#"{"model":"m","messages":[],"system":{"type":"text"}}"#);
+        assert_eq!(e.param.as_deref(), Some("system"));
+        let fits = "system must be a string or an array of text blocks";
+        assert!(e.message.contains(fits), "{}", e.message);
     }
 
     #[test]

@@ -4,17 +4,15 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use semantic_domain::tools::ReplyParser;
-use semantic_domain::GenerateRequest;
-use semantic_engine::{EngineHandle, GenerationStream};
 
 use super::convert;
 use super::stream;
 use super::tools;
 use super::types::{AssistantMessage, ChatCompletion, ChatCompletionRequest, Choice};
-use crate::error::{from_engine, ApiError};
+use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::prompt::{self, Conversation, Prepared};
+use crate::generation::{self, WholeReply};
+use crate::prompt::{self, Conversation};
 use crate::sse;
 use crate::state::{now_unix, SharedState};
 
@@ -44,67 +42,39 @@ pub async fn completions(
         tools: plan.tools,
         prefill: None,
     };
-    let Prepared {
-        tokens: prompt,
-        tool_use,
-    } = prompt::prepare(&state.engine, conversation, field, tools::api_error).await?;
-    let mut sampling = plan.sampling;
-    sampling.grammar = tool_use.grammar;
-    let mut generation = state
-        .engine
-        .submit(GenerateRequest {
-            prompt,
-            sampling,
-            agent: plan.agent,
-        })
-        .map_err(|e| from_engine(e, field))?;
-    crate::telemetry::phases::trace(&mut generation);
+    let prepared = prompt::prepare(&state.engine, conversation, field, tools::api_error).await?;
+    let submitted = generation::submit(&state.engine, prepared, plan.sampling, plan.agent, field)?;
     let meta = ResponseMeta {
         id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
         created: now_unix(),
         model: state.model_id.clone(),
         fingerprint: state.fingerprint.clone(),
     };
-    tracing::debug!(request = %generation.id(), stream = plan.stream, "chat completion submitted");
+    let request = submitted.generation.id();
+    tracing::debug!(%request, stream = plan.stream, "chat completion submitted");
     if plan.stream {
         Ok(sse::response(stream::events(
-            generation,
+            submitted,
             meta,
             plan.include_usage,
-            tool_use.parser,
         )))
     } else {
-        complete(&state.engine, generation, meta, tool_use.parser).await
+        let whole = generation::whole_reply(&state.engine, submitted).await?;
+        Ok(Json(completion(whole, meta)).into_response())
     }
 }
 
-/// Wait for the whole generation. If the client goes away first, axum drops
-/// this future and with it `generation`, which cancels the request.
-async fn complete(
-    engine: &EngineHandle,
-    generation: GenerationStream,
-    meta: ResponseMeta,
-    parser: Option<ReplyParser>,
-) -> Result<Response, ApiError> {
-    let done = generation
-        .collect()
-        .await
-        .map_err(|message| ApiError::generation_failed(message, !engine.is_accepting()))?;
-    let (content, calls) = match parser {
-        Some(parser) => {
-            let reply = parser.parse_whole(&done.text);
-            (reply.content, reply.calls)
-        }
-        None => (Some(done.text), Vec::new()),
-    };
+/// The whole completion: `finish_reason` is `tool_calls` when calls were made.
+fn completion(whole: WholeReply, meta: ResponseMeta) -> ChatCompletion {
+    let calls = whole.reply.calls;
     let finish_reason = if calls.is_empty() {
-        done.reason.openai()
+        whole.reason.openai()
     } else {
         TOOL_CALLS
     };
     let tool_calls =
         (!calls.is_empty()).then(|| calls.into_iter().map(tools::response_call).collect());
-    let body = ChatCompletion {
+    ChatCompletion {
         id: meta.id,
         object: "chat.completion",
         created: meta.created,
@@ -113,14 +83,13 @@ async fn complete(
             index: 0,
             message: AssistantMessage {
                 role: "assistant",
-                content,
+                content: whole.reply.content,
                 tool_calls,
             },
             logprobs: None,
             finish_reason,
         }],
-        usage: done.usage.into(),
+        usage: whole.usage.into(),
         system_fingerprint: meta.fingerprint,
-    };
-    Ok(Json(body).into_response())
+    }
 }

@@ -8,7 +8,7 @@ use semantic_domain::{AgentId, SamplingParams};
 use super::tools;
 use super::types::{
     ChatCompletionRequest, ContentPart, MessageContent, RequestMessage, RequestRole,
-    RequestToolCall,
+    RequestToolCall, StopSequences,
 };
 use crate::agent_id::{self, BodyField};
 use crate::error::{check_sampling, ApiError, MaxTokensField};
@@ -77,7 +77,11 @@ fn sampling(req: &ChatCompletionRequest) -> Result<(SamplingParams, MaxTokensFie
         top_p: req.top_p.unwrap_or(defaults.top_p),
         seed: req.seed.and_then(|s| u64::try_from(s).ok()),
         max_tokens,
-        stop: req.stop.as_ref().map(|s| s.0.clone()).unwrap_or_default(),
+        stop: req
+            .stop
+            .as_ref()
+            .map(StopSequences::to_vec)
+            .unwrap_or_default(),
         ignore_eos: req.ignore_eos.unwrap_or(false),
         ..defaults
     };
@@ -225,5 +229,7 @@ mod tests {
         let e =
             parse::<ChatCompletionRequest>(br#"{"model":"m","messages":[],"stop":3}"#).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("stop"));
+        let fits = "stop must be a string or an array of strings";
+        assert!(e.message.contains(fits), "{}", e.message);
     }
 }

@@ -1,22 +1,18 @@
-//! The streaming form of a chat completion: engine events to SSE chunks.
+//! The streaming form of a chat completion: SSE chunks, rendered for
+//! [`crate::reply_stream`], which drives the generation.
 //!
 //! Sequence: a role chunk (sent at once, before prefill ends, so the client
 //! sees headers and a first byte early), content chunks, a chunk carrying
 //! `finish_reason`, a usage chunk when `include_usage`, then `[DONE]`. A
 //! failure mid-stream becomes a `data: {"error": ...}` frame and the end.
 //!
-//! When tools may be called, text goes through a [`ReplyParser`] first:
-//! text that could open `<tool_call>` waits until it cannot, and each call
-//! becomes two `delta.tool_calls` chunks (index, id, type and name; then
-//! the arguments), which the openai SDKs' stream helpers assemble.
-
-use std::collections::VecDeque;
+//! When tools may be called, each call becomes two `delta.tool_calls`
+//! chunks (index, id, type and name; then the arguments), which the openai
+//! SDKs' stream helpers assemble.
 
 use axum::response::sse::Event;
 use futures::Stream;
-use semantic_domain::tools::{ParsedCall, ReplyEvent, ReplyParser};
-use semantic_domain::GenerationEvent;
-use semantic_engine::GenerationStream;
+use semantic_domain::tools::ParsedCall;
 
 use super::chat::{ResponseMeta, TOOL_CALLS};
 use super::tools::response_call;
@@ -24,108 +20,52 @@ use super::types::{
     ChatCompletionChunk, ChunkChoice, Delta, FunctionDelta, ToolCallDelta, UsageBody,
 };
 use crate::error::ApiError;
+use crate::generation::Submitted;
+use crate::reply_stream::{self, Pending, StreamEnd, StreamFormat};
 use crate::sse::{done_event, json_event};
 
-/// Engine events in, SSE events out. Owns the engine stream, so dropping
-/// this (the client went away) cancels the generation.
-struct ChunkStream {
-    /// `None` once the generation ended; dropped then to free it at once.
-    generation: Option<GenerationStream>,
+/// Renders a reply as chat completion chunks.
+struct ChunkFormat {
     meta: ResponseMeta,
     include_usage: bool,
-    /// Reads tool calls out of the text; `None` when none can be made.
-    parser: Option<ReplyParser>,
     /// Tool calls streamed so far (the next call's `index`).
     calls_sent: u32,
-    pending: VecDeque<Event>,
 }
 
 /// The SSE events of one streaming chat completion.
 pub fn events(
-    generation: GenerationStream,
+    submitted: Submitted,
     meta: ResponseMeta,
     include_usage: bool,
-    parser: Option<ReplyParser>,
 ) -> impl Stream<Item = Event> + Send + 'static {
-    let mut state = ChunkStream {
-        generation: Some(generation),
+    let format = ChunkFormat {
         meta,
         include_usage,
-        parser,
         calls_sent: 0,
-        pending: VecDeque::new(),
     };
-    let role = Delta {
-        role: Some("assistant"),
-        content: Some(String::new()),
-        ..Delta::default()
-    };
-    state.push_choice(role, None);
-    futures::stream::unfold(state, |mut s| async move {
-        loop {
-            if let Some(event) = s.pending.pop_front() {
-                return Some((event, s));
-            }
-            let next = s.generation.as_mut()?.next().await;
-            s.on_event(next);
-        }
-    })
+    reply_stream::events(submitted, format)
 }
 
-impl ChunkStream {
-    fn on_event(&mut self, event: Option<GenerationEvent>) {
-        match event {
-            Some(GenerationEvent::Token { text, .. } | GenerationEvent::Text { text }) => {
-                if text.is_empty() {
-                    return;
-                }
-                match self.parser.as_mut() {
-                    Some(parser) => {
-                        let events = parser.push(&text);
-                        self.push_reply(events);
-                    }
-                    None => self.push_text(text),
-                }
-            }
-            Some(GenerationEvent::Finished { reason, usage, .. }) => {
-                self.generation = None;
-                let mut finish_reason = reason.openai();
-                if let Some(mut parser) = self.parser.take() {
-                    self.push_reply(parser.finish());
-                    if parser.calls() > 0 {
-                        finish_reason = TOOL_CALLS;
-                    }
-                }
-                self.push_choice(Delta::default(), Some(finish_reason));
-                if self.include_usage {
-                    self.push_chunk(Vec::new(), Some(usage.into()));
-                }
-                self.pending.push_back(done_event());
-            }
-            Some(GenerationEvent::Failed { message }) => self.fail(message),
-            None => self.fail("the engine dropped the request".into()),
-        }
+impl StreamFormat for ChunkFormat {
+    fn start(&mut self, _may_call: bool, out: &mut Pending) {
+        let role = Delta {
+            role: Some("assistant"),
+            content: Some(String::new()),
+            ..Delta::default()
+        };
+        self.push_choice(role, None, out);
     }
 
-    fn push_text(&mut self, text: String) {
+    fn text(&mut self, text: String, out: &mut Pending) {
         let delta = Delta {
             content: Some(text),
             ..Delta::default()
         };
-        self.push_choice(delta, None);
-    }
-
-    fn push_reply(&mut self, events: Vec<ReplyEvent>) {
-        for event in events {
-            match event {
-                ReplyEvent::Text(text) => self.push_text(text),
-                ReplyEvent::Call(call) => self.push_call(call),
-            }
-        }
+        self.push_choice(delta, None, out);
     }
 
     /// A whole call as two deltas: its header, then its arguments.
-    fn push_call(&mut self, call: ParsedCall) {
+    fn call(&mut self, call: ParsedCall, out: &mut Pending) {
         let index = self.calls_sent;
         self.calls_sent += 1;
         let call = response_call(call);
@@ -152,28 +92,40 @@ impl ChunkStream {
                 tool_calls: Some(vec![piece]),
                 ..Delta::default()
             };
-            self.push_choice(delta, None);
+            self.push_choice(delta, None, out);
         }
     }
 
-    fn fail(&mut self, message: String) {
-        self.generation = None;
-        tracing::warn!(error = %message, "generation failed mid-stream");
-        let error = ApiError::internal(message).with_code("generation_failed");
-        self.pending.push_back(json_event(&error.envelope()));
+    fn finish(&mut self, end: StreamEnd, out: &mut Pending) {
+        let finish_reason = if end.made_calls {
+            TOOL_CALLS
+        } else {
+            end.reason.openai()
+        };
+        self.push_choice(Delta::default(), Some(finish_reason), out);
+        if self.include_usage {
+            self.push_chunk(Vec::new(), Some(end.usage.into()), out);
+        }
+        out.push_back(done_event());
     }
 
-    fn push_choice(&mut self, delta: Delta, finish_reason: Option<&'static str>) {
+    fn error(&self, error: &ApiError) -> Event {
+        json_event(&error.envelope())
+    }
+}
+
+impl ChunkFormat {
+    fn push_choice(&self, delta: Delta, finish_reason: Option<&'static str>, out: &mut Pending) {
         let choice = ChunkChoice {
             index: 0,
             delta,
             logprobs: None,
             finish_reason,
         };
-        self.push_chunk(vec![choice], None);
+        self.push_chunk(vec![choice], None, out);
     }
 
-    fn push_chunk(&mut self, choices: Vec<ChunkChoice>, usage: Option<UsageBody>) {
+    fn push_chunk(&self, choices: Vec<ChunkChoice>, usage: Option<UsageBody>, out: &mut Pending) {
         let chunk = ChatCompletionChunk {
             id: &self.meta.id,
             object: "chat.completion.chunk",
@@ -183,6 +135,6 @@ impl ChunkStream {
             choices,
             usage: self.include_usage.then_some(usage),
         };
-        self.pending.push_back(json_event(&chunk));
+        out.push_back(json_event(&chunk));
     }
 }

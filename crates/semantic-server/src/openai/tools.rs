@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::types::{RequestTool, ResponseFormat, ResponseFunctionCall, ResponseToolCall};
 use crate::error::ApiError;
-use crate::tool_use::{call_id, ToolRequest};
+use crate::tool_use::{call_id, read_tools, ToolRequest};
 
 /// OpenAI's call ids: `call_` and 24 hex digits.
 const CALL_ID_PREFIX: &str = "call_";
@@ -22,14 +22,8 @@ pub fn tool_request(
     choice: Option<Value>,
     format: Option<ResponseFormat>,
 ) -> Result<ToolRequest, ApiError> {
-    let tools = tools
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| tool(i, t))
-        .collect::<Result<_, _>>()?;
     Ok(ToolRequest {
-        tools,
+        tools: read_tools(tools, tool)?,
         choice: tool_choice(choice)?,
         format: output_format(format)?,
     })

@@ -4,8 +4,7 @@
 //! know but do not support are rejected in [`super::convert`], not here, so
 //! the error can say why.
 
-use serde::de::Error as _;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 /// The request body of `POST /v1/chat/completions`.
 #[derive(Debug, Deserialize)]
@@ -103,29 +102,17 @@ pub struct RequestMessage {
 }
 
 /// A message body: a string, or an array of typed parts.
-#[derive(Debug)]
+///
+/// Untagged enums fail with "did not match any variant"; `expecting`
+/// replaces that with what fits (serde uses it as the whole message).
+#[derive(Debug, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "content must be a string or an array of parts like {\"type\": \"text\", \"text\": \"...\"}"
+)]
 pub enum MessageContent {
     Text(String),
     Parts(Vec<ContentPart>),
-}
-
-impl<'de> Deserialize<'de> for MessageContent {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Parts(Vec<ContentPart>),
-        }
-        // Untagged enums fail with "did not match any variant"; say what fits.
-        match Raw::deserialize(d) {
-            Ok(Raw::Text(t)) => Ok(Self::Text(t)),
-            Ok(Raw::Parts(p)) => Ok(Self::Parts(p)),
-            Err(_) => Err(D::Error::custom(
-                "content must be a string or an array of parts like {\"type\": \"text\", \"text\": \"...\"}",
-            )),
-        }
-    }
 }
 
 /// One part of an array `content`; only `text` parts are supported.
@@ -151,23 +138,19 @@ pub struct RequestFunctionCall {
 }
 
 /// `stop`: a string or an array of strings.
-#[derive(Debug, Default)]
-pub struct StopSequences(pub Vec<String>);
+#[derive(Debug, Deserialize)]
+#[serde(untagged, expecting = "stop must be a string or an array of strings")]
+pub enum StopSequences {
+    One(String),
+    Many(Vec<String>),
+}
 
-impl<'de> Deserialize<'de> for StopSequences {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            One(String),
-            Many(Vec<String>),
-        }
-        match Raw::deserialize(d) {
-            Ok(Raw::One(s)) => Ok(Self(vec![s])),
-            Ok(Raw::Many(v)) => Ok(Self(v)),
-            Err(_) => Err(D::Error::custom(
-                "stop must be a string or an array of strings",
-            )),
+impl StopSequences {
+    /// Every stop string, in order.
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            Self::One(stop) => vec![stop.clone()],
+            Self::Many(stops) => stops.clone(),
         }
     }
 }

@@ -2,6 +2,12 @@
 //! over real HTTP on 127.0.0.1 with a port chosen at run time.
 #![allow(dead_code)]
 
+pub mod anthropic;
+pub mod engine_checks;
+pub mod prompts;
+pub mod sse;
+pub mod tool_fixtures;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +38,15 @@ pub fn engine_config() -> EngineConfig {
     let mut c = EngineConfig::new(model_path());
     c.context_tokens = 8192;
     c.max_sequences = 8;
+    c
+}
+
+/// One sequence running and one waiting at most, so a third request finds
+/// the queue full.
+pub fn one_slot_config() -> EngineConfig {
+    let mut c = engine_config();
+    c.max_sequences = 1;
+    c.queue_capacity = 1;
     c
 }
 
@@ -152,6 +167,36 @@ impl TestServer {
             .unwrap()
     }
 
+    /// POST `body` as JSON to `path`, as `agent` (`X-Agent-ID`) if given.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+        agent: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self.client.post(self.url(path)).json(body);
+        if let Some(agent) = agent {
+            request = request.header("x-agent-id", agent);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// POST `body` as it is, with the given media type.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: String,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.unwrap()
     }
@@ -214,17 +259,6 @@ pub fn short_chat(max_tokens: u32) -> Value {
         "max_tokens": max_tokens,
     })
 }
-/// The `data:` payloads of an SSE body, in order.
-pub fn sse_data(body: &str) -> Vec<String> {
-    body.split("\n\n")
-        .filter_map(|event| {
-            event
-                .lines()
-                .find_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:")))
-                .map(|d| d.trim().to_owned())
-        })
-        .collect()
-}
 
 /// Assert an error response: status, envelope type, message fragment, param.
 pub async fn assert_error(
@@ -234,16 +268,7 @@ pub async fn assert_error(
     message_part: &str,
     param: Option<&str>,
 ) -> Value {
-    assert_eq!(response.status().as_u16(), status);
-    let content_type = response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        content_type.starts_with("application/json"),
-        "{content_type}"
-    );
-    let body: Value = response.json().await.unwrap();
+    let body = json_error_body(response, status).await;
     let error = &body["error"];
     assert_eq!(error["type"], kind, "{body}");
     let message = error["message"].as_str().unwrap_or_default();
@@ -253,4 +278,15 @@ pub async fn assert_error(
     );
     assert_eq!(error["param"].as_str(), param, "{body}");
     body
+}
+
+/// Assert an error response's status and JSON media type; returns its body.
+pub async fn json_error_body(response: reqwest::Response, status: u16) -> Value {
+    assert_eq!(response.status().as_u16(), status);
+    let content_type = response.headers()["content-type"].to_str().unwrap();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    response.json().await.unwrap()
 }

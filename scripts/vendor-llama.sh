@@ -5,9 +5,10 @@
 # so this must run before any cargo command; scripts/install-deps.sh calls it.
 #
 # The crate comes from the local cargo cache when present, else from
-# static.crates.io, and is checked against the checksum in Cargo.lock's
-# history (pinned below). Re-running is a no-op while the stamp matches; a
-# changed patch set rebuilds the copy from scratch.
+# static.crates.io, and is checked against its crates.io sha256 (pinned
+# below: with the [patch], Cargo.lock no longer records it). Re-running is a
+# no-op while the stamp matches; a changed patch set rebuilds the copy from
+# scratch.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 name="llama-cpp-sys-2"

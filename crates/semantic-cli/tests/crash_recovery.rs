@@ -130,14 +130,15 @@ fn sigkill_during_persistence_never_leaves_a_corrupt_file() {
         let stop = Arc::new(AtomicBool::new(false));
         let before = completed.load(Ordering::SeqCst);
         let worker = load(server.port, stop.clone(), completed.clone());
-        // Once a turn has completed (so there are writes to interrupt, even
-        // on a loaded machine), kill at a different moment each round,
-        // mid-turn or mid-write.
+        // Once a turn has completed and, under this load, had time to be
+        // snapshotted (at most 2 s later while the engine is busy) and
+        // written (0.5 s after that), kill at a different moment each
+        // round, mid-turn or mid-write.
         let deadline = Instant::now() + Duration::from_secs(60);
         while completed.load(Ordering::SeqCst) == before && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
-        std::thread::sleep(Duration::from_millis(round * 237 % 900));
+        std::thread::sleep(Duration::from_millis(2_500 + round * 237 % 900));
         server.kill();
         stop.store(true, Ordering::Relaxed);
         worker.join().unwrap();

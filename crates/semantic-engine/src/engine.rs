@@ -476,8 +476,12 @@ fn engine_thread(
         }
         if scheduler.is_idle() {
             publish_gauges(&scheduler, &mut gauges, true);
-            // Wake up now and then to beat: an idle engine is alive.
-            match commands.recv_timeout(IDLE_BEAT) {
+            // Wake up now and then to beat (an idle engine is alive), and
+            // when an unsaved turn settles.
+            let wait = scheduler
+                .unsaved_settles_in()
+                .map_or(IDLE_BEAT, |settle| settle.min(IDLE_BEAT));
+            match commands.recv_timeout(wait) {
                 Ok(cmd) => {
                     if !handle(cmd, &mut scheduler, counters) {
                         break;

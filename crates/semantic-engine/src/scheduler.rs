@@ -162,14 +162,19 @@ impl<B: ComputeBackend> Scheduler<B> {
         }
     }
 
-    /// Some parked agent holds a turn not yet handed to persistence.
+    /// Some parked agent holds a settled turn not yet handed to persistence.
     pub fn has_unsaved(&self) -> bool {
-        self.parked.iter().any(|p| p.dirty)
+        self.has_settled_unsaved()
     }
 
-    /// Persist one unsaved agent (called by the engine loop while idle).
+    /// How long an idle engine may sleep before an unsaved turn settles.
+    pub fn unsaved_settles_in(&self) -> Option<std::time::Duration> {
+        self.next_unsaved_settles_in()
+    }
+
+    /// Persist one settled unsaved agent (called by the engine loop while idle).
     pub fn persist_one(&mut self) {
-        self.persist_dirty(1);
+        self.persist_dirty(1, tiering::SNAPSHOT_SETTLE);
     }
 
     pub fn is_idle(&self) -> bool {
@@ -198,9 +203,10 @@ impl<B: ComputeBackend> Scheduler<B> {
         if self.running.is_empty() {
             self.free_anonymous();
         }
-        // One agent per step at most; the engine loop persists the rest
-        // one at a time while idle, checking for new work in between.
-        self.persist_dirty(1);
+        // While busy, only turns that have waited too long, one per step;
+        // the engine loop persists the rest one at a time once idle,
+        // checking for new work in between.
+        self.persist_dirty(1, tiering::SNAPSHOT_MAX_DELAY);
         tracing::trace!(
             decode = report.decode_tokens,
             prefill = report.prefill_tokens,

@@ -58,6 +58,9 @@ struct FakeBackend {
     prefill_starts: HashMap<TokenId, u32>,
     /// Most cells one tag ever held.
     max_cells: HashMap<TokenId, usize>,
+    /// Slots truncated since they last started: a parked agent's slot that
+    /// its next turn resumes (truncate, then start) keeps its cells.
+    truncated: BTreeSet<SlotId>,
 }
 
 impl FakeBackend {
@@ -149,11 +152,14 @@ impl ComputeBackend for FakeBackend {
     }
 
     fn start_sequence(&mut self, slot: SlotId, sampling: &SamplingParams) {
-        assert_eq!(
-            self.kv_tokens(slot),
-            0,
-            "slot {slot} started with stale cells"
-        );
+        let resumed = self.truncated.remove(&slot);
+        if !resumed {
+            assert_eq!(
+                self.kv_tokens(slot),
+                0,
+                "slot {slot} started with stale cells"
+            );
+        }
         let seed = (!sampling.is_greedy()).then(|| sampling.seed.unwrap_or(0));
         let sampler = FakeSampler {
             seed,
@@ -163,7 +169,7 @@ impl ComputeBackend for FakeBackend {
         };
         let old = self.samplers.insert(slot, sampler);
         assert!(
-            old.is_none(),
+            resumed || old.is_none(),
             "slot {slot} started twice without end_sequence"
         );
     }
@@ -196,6 +202,7 @@ impl ComputeBackend for FakeBackend {
     fn end_sequence(&mut self, slot: SlotId) {
         self.kv.remove(&slot);
         self.samplers.remove(&slot);
+        self.truncated.remove(&slot);
     }
 
     fn clear_cells(&mut self, slot: SlotId) {
@@ -203,6 +210,7 @@ impl ComputeBackend for FakeBackend {
     }
 
     fn truncate(&mut self, slot: SlotId, keep: u32) {
+        self.truncated.insert(slot);
         if let Some(kv) = self.kv.get_mut(&slot) {
             kv.retain(|&pos, _| pos < keep);
         }
@@ -1241,5 +1249,106 @@ fn random_workload_outputs_equal_solo_outputs() {
         let (cs, _) = random_workload(seed);
         let finished: Vec<Client> = cs.into_iter().filter(|c| c.out.finish.is_some()).collect();
         assert_matches_solo(&finished);
+    }
+}
+
+/// When finished agents' turns are handed to persistence.
+mod persistence_settle {
+    use std::sync::{Arc, Mutex};
+
+    use semantic_domain::persistence::{AgentPersistence, AgentSnapshot, LoadResult, StoredAgent};
+    use semantic_domain::AgentId;
+
+    use super::*;
+    use crate::scheduler::tiering::SNAPSHOT_SETTLE;
+
+    /// Records the agents whose snapshots the scheduler hands over.
+    #[derive(Default)]
+    struct Recording {
+        saved: Mutex<Vec<AgentId>>,
+    }
+
+    impl Recording {
+        fn saved(&self) -> Vec<AgentId> {
+            self.saved.lock().map(|s| s.clone()).unwrap_or_default()
+        }
+    }
+
+    impl AgentPersistence for Recording {
+        fn save(&self, snapshot: AgentSnapshot) {
+            if let Ok(mut saved) = self.saved.lock() {
+                saved.push(snapshot.agent);
+            }
+        }
+        fn load(&self, _agent: &AgentId) -> LoadResult {
+            LoadResult::Missing
+        }
+        fn index(&self) -> Vec<StoredAgent> {
+            Vec::new()
+        }
+        fn remove(&self, _agent: &AgentId) -> bool {
+            false
+        }
+        fn flush(&self) {}
+    }
+
+    fn with_recording() -> (Sched, Arc<Recording>) {
+        let recording = Arc::new(Recording::default());
+        let persistence: Arc<dyn AgentPersistence> = recording.clone();
+        let s = scheduler(64, 4, 64).with_tiers(1 << 30, Some(persistence), None);
+        (s, recording)
+    }
+
+    /// One turn of agent `a`: the first `len` tokens of one conversation's
+    /// prompt, 4 generated, run until the engine is idle.
+    fn turn(s: &mut Sched, id: u64, len: usize) {
+        let spec = spec(id, len, 4);
+        let (tx, _rx) = unbounded_channel();
+        let seq = Sequence::new(
+            RequestId(id),
+            prompt(7, len),
+            spec.sampling,
+            spec.window,
+            tx,
+        )
+        .with_agent(AgentId::parse("a").ok());
+        s.enqueue(seq);
+        for _ in 0..1_000 {
+            if s.is_idle() {
+                return;
+            }
+            s.step();
+        }
+        panic!("turn {id} did not finish");
+    }
+
+    #[test]
+    fn a_finished_turn_is_snapshotted_only_once_it_has_settled() {
+        let (mut s, recording) = with_recording();
+        turn(&mut s, 1, 40);
+        s.persist_one();
+        assert!(recording.saved().is_empty(), "snapshotted before settling");
+        assert!(!s.has_unsaved());
+        std::thread::sleep(SNAPSHOT_SETTLE);
+        assert!(s.has_unsaved());
+        s.persist_one();
+        assert_eq!(
+            recording.saved(),
+            AgentId::parse("a").ok().into_iter().collect::<Vec<_>>()
+        );
+        assert!(!s.has_unsaved());
+    }
+
+    #[test]
+    fn an_agent_back_before_its_turn_settled_skips_that_snapshot() {
+        let (mut s, recording) = with_recording();
+        turn(&mut s, 1, 40);
+        turn(&mut s, 2, 60);
+        assert!(recording.saved().is_empty());
+        std::thread::sleep(SNAPSHOT_SETTLE);
+        s.persist_one();
+        s.persist_one();
+        // Only the second turn's state is handed over: it holds the first.
+        assert_eq!(recording.saved().len(), 1);
     }
 }

@@ -65,11 +65,13 @@ async fn stream_text(server: &TestServer, i: usize) -> String {
         .collect()
 }
 
-async fn start_server() -> TestServer {
+/// Both KV types tested give bit-identical output for reused, restored and
+/// shared cells (ARCHITECTURE.md, Numerics): f16 through our one f16
+/// attention kernel, q8_0 through llama.cpp's per-cell one.
+async fn start_server(kv_type: KvType, max_sequences: u32) -> TestServer {
     let mut config = engine_config();
-    // q8_0 KV: reused and shared cells give bit-identical output (ARCHITECTURE.md).
-    config.kv_type = KvType::Q8_0;
-    config.max_sequences = 16;
+    config.kv_type = kv_type;
+    config.max_sequences = max_sequences;
     TestServer::start_with(config).await
 }
 
@@ -86,7 +88,7 @@ async fn all_at_once(server: &TestServer) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_two_streaming_agents_all_complete_each_in_its_own_cache() {
-    let server = start_server().await;
+    let server = start_server(KvType::F16, 16).await;
     let together = all_at_once(&server).await;
     for (i, text) in together.iter().enumerate() {
         assert!(!text.is_empty(), "client {i} got no text");
@@ -103,13 +105,18 @@ async fn thirty_two_streaming_agents_all_complete_each_in_its_own_cache() {
 
 /// Each client's greedy text, sent alone one after another, equals what it
 /// streams when all 32 run at once. Exact because every sequence's KV cells
-/// stay in position order (our llama.cpp patch, ARCHITECTURE.md): the
-/// attention kernel then sums each sequence's cells in the same order however
-/// the batch, the evictions and the prefixes shared across agents (these
-/// prompts share their first ~40 tokens) lay them out.
+/// stay in position order (our llama.cpp patch, ARCHITECTURE.md) and the
+/// attention kernels sum each sequence's own cells in that order, in the
+/// same tiles, however the batch, the evictions and the prefixes shared
+/// across agents (these prompts share their first ~40 tokens) lay them out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_two_streaming_agents_each_get_their_solo_output() {
-    solo_equals_concurrent(start_server().await).await;
+    solo_equals_concurrent(start_server(KvType::F16, 16).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_two_streaming_agents_each_get_their_solo_output_with_q8_0_kv() {
+    solo_equals_concurrent(start_server(KvType::Q8_0, 16).await).await;
 }
 
 /// The same with only 4 sequences in the engine: agents are evicted to RAM,
@@ -117,10 +124,12 @@ async fn thirty_two_streaming_agents_each_get_their_solo_output() {
 /// all the time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_two_streaming_agents_through_four_sequences_get_their_solo_output() {
-    let mut config = engine_config();
-    config.kv_type = KvType::Q8_0;
-    config.max_sequences = 4;
-    solo_equals_concurrent(TestServer::start_with(config).await).await;
+    solo_equals_concurrent(start_server(KvType::F16, 4).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_two_streaming_agents_through_four_sequences_with_q8_0_kv() {
+    solo_equals_concurrent(start_server(KvType::Q8_0, 4).await).await;
 }
 
 async fn solo_equals_concurrent(server: TestServer) {

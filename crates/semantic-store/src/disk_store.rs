@@ -347,15 +347,24 @@ fn check_agent(
 }
 
 /// Read the blob that follows the header and check its checksum.
-fn read_blob(mut file: File, header: &FileHeader, path: &Path) -> Result<Vec<u8>, StoreError> {
+fn read_blob(file: File, header: &FileHeader, path: &Path) -> Result<Vec<u8>, StoreError> {
     let len = usize::try_from(header.meta.kv_bytes)
         .map_err(|_| StoreError::corrupt(path, "blob is larger than this machine's memory"))?;
     let mut blob = Vec::new();
     blob.try_reserve_exact(len)
         .map_err(|e| StoreError::io("allocate memory for", path, io::Error::other(e)))?;
-    blob.resize(len, 0);
-    file.read_exact(&mut blob)
+    // Read into the reserved capacity rather than zero-filling it first:
+    // one pass over tens of MB instead of two, on a returning agent's path.
+    let read = file
+        .take(len as u64)
+        .read_to_end(&mut blob)
         .map_err(|e| StoreError::io("read the blob of", path, e))?;
+    if read != len {
+        return Err(StoreError::corrupt(
+            path,
+            format!("blob ends after {read} of {len} bytes"),
+        ));
+    }
     verify_checksum(header, format::checksum(&blob), path)?;
     Ok(blob)
 }

@@ -6,10 +6,15 @@
 //! blob per agent waits in memory however fast the engine produces them,
 //! and a slow disk costs only write frequency, never memory or latency.
 //!
-//! A record is written once it has waited [`SETTLE`]: an agent that comes
-//! straight back (a tool result, the next step of a plan) runs its next
-//! turn without the write competing for the CPU, and a record replaced in
-//! that time is never written at all. `flush` and shutdown skip the wait.
+//! A record is written once it has waited [`SETTLE`], and a record replaced
+//! in that time is never written at all. The engine already lets a turn
+//! settle before it snapshots it (`SNAPSHOT_SETTLE` in semantic-engine), so
+//! an agent that comes straight back pays neither the copy nor the write;
+//! this wait covers the snapshots taken without settling (an agent evicted
+//! to RAM right after its turn) and keeps the write, which takes one of
+//! the CPU's cores, off the next turn of an agent that comes back soon
+//! after (measured: a write during a warm restore of 2K tokens cost it
+//! 120 ms on 2 cores). `flush` and shutdown skip the wait.
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::{self, AssertUnwindSafe};
@@ -23,9 +28,8 @@ use crate::disk_store::DiskStore;
 use crate::error::StoreError;
 use crate::record::AgentRecord;
 
-/// How long a record waits before it is written. Files trail the engine by
-/// at most this plus one write; a returning agent's next turn is usually
-/// shorter, so it runs while the disk tier is quiet.
+/// How long a record waits before it is written. Files trail a finished
+/// turn by the engine's snapshot settle (400 ms) plus this plus one write.
 pub const SETTLE: Duration = Duration::from_millis(500);
 
 /// Called on the writer thread after each write attempt, with the bytes

@@ -378,6 +378,12 @@ async fn build_history(
     Ok(turn.text)
 }
 
+/// Wait `--pause` before a measured request: the same for every state, so
+/// none is timed while the server still persists the turn before it.
+async fn quiet(plan: &Plan<'_>) {
+    tokio::time::sleep(*plan.args.pause).await;
+}
+
 async fn measure_next_turn(
     client: &OpenAiClient,
     plan: &Plan<'_>,
@@ -386,6 +392,7 @@ async fn measure_next_turn(
     run: usize,
 ) -> anyhow::Result<Sample> {
     let body = plan.body(probe.next_turn_messages(reply), plan.args.max_tokens);
+    quiet(plan).await;
     let turn = client
         .chat_stream(Some(&probe.agent), body)
         .await
@@ -407,6 +414,7 @@ async fn measure_live_states(
             eprintln!("context {tokens}: run {}/{}", run + 1, plan.args.runs);
             let cold = plan.probe(ci, State::Cold, run);
             let body = plan.body(cold.cold_messages(), plan.args.max_tokens);
+            quiet(plan).await;
             let turn = client
                 .chat_stream(Some(&cold.agent), body)
                 .await
@@ -515,8 +523,8 @@ fn print_header(args: &BenchTtftArgs, target: &Target, model: Option<&ModelInfo>
         }
     }
     println!(
-        "runs:    {} per state and context, greedy, {} token(s) per measured turn",
-        args.runs, args.max_tokens
+        "runs:    {} per state and context, greedy, {} token(s) per measured turn, each after {} quiet",
+        args.runs, args.max_tokens, args.pause
     );
 }
 
@@ -707,6 +715,7 @@ mod tests {
             contexts: vec![64, 128],
             runs: 12,
             max_tokens: 1,
+            pause: std::time::Duration::ZERO.into(),
         };
         let texts = ContextTexts {
             text: "The quick brown fox jumps over the lazy dog. ".repeat(100),

@@ -3,7 +3,7 @@
 //! and persisting every completed turn in the background.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use semantic_domain::block_pool::OwnerId;
 use semantic_domain::persistence::{AgentSnapshot, LoadResult, StoredAgent};
@@ -16,6 +16,19 @@ use crate::sequence::Sequence;
 use crate::stream::{PersistReport, PersistReportSender};
 use crate::telemetry;
 
+/// How long a finished turn waits before an idle engine snapshots its KV
+/// for the disk. An agent that comes back within it (a tool call, a quick
+/// follow-up) finds the engine free instead of busy copying tens of MB of
+/// its state, and that copy is skipped: the next turn's supersedes it. The
+/// store's writer waits a little more (`semantic_store::writer::SETTLE`).
+pub const SNAPSHOT_SETTLE: Duration = Duration::from_millis(400);
+
+/// How long a finished turn waits at most while the engine is busy: the
+/// snapshot (~40 ms for 4K tokens of f16 KV here) would otherwise land
+/// between the steps of whichever request runs next and delay its first
+/// token, so a busy engine defers it, but no longer than this.
+pub const SNAPSHOT_MAX_DELAY: Duration = Duration::from_secs(2);
+
 /// A finished sequence whose cells stay in the context.
 pub(crate) struct Parked {
     pub slot: SlotId,
@@ -25,6 +38,8 @@ pub(crate) struct Parked {
     pub agent: Option<AgentId>,
     /// Holds a turn not yet written to disk.
     pub dirty: bool,
+    /// When the turn ended: it is snapshotted once it has settled.
+    pub finished: Instant,
     /// The finished request waiting to hear when its turn is persisted.
     pub persist_report: Option<PersistReportSender>,
 }
@@ -76,6 +91,7 @@ impl<B: ComputeBackend> Scheduler<B> {
             owner: seq.owner(),
             tokens,
             dirty,
+            finished: Instant::now(),
             persist_report: seq.persist_report.take().filter(|_| dirty),
             agent: seq.agent,
         });
@@ -177,38 +193,62 @@ impl<B: ComputeBackend> Scheduler<B> {
         }
     }
 
-    /// Write up to `max` parked agents' unsaved turns (oldest first). Runs
-    /// between steps so the snapshot never delays a batch by more than one
-    /// agent's copy; the file write itself happens on the writer thread.
-    pub(super) fn persist_dirty(&mut self, max: usize) {
+    /// Write up to `max` parked agents' unsaved turns (oldest first) that
+    /// ended at least `min_age` ago. Runs between steps so the snapshot
+    /// never delays a batch by more than one agent's copy; the file write
+    /// itself happens on the writer thread.
+    pub(super) fn persist_dirty(&mut self, max: usize, min_age: Duration) {
         let mut done = 0;
         for i in 0..self.parked.len() {
             if done == max {
                 return;
             }
-            let (slot, dirty) = (self.parked[i].slot, self.parked[i].dirty);
-            let Some(agent) = self.parked[i].agent.clone().filter(|_| dirty) else {
-                continue;
-            };
-            let started = Instant::now();
-            match self.backend.snapshot(slot) {
-                Ok(state) => {
-                    let bytes = state.len();
-                    let tokens = std::mem::take(&mut self.parked[i].tokens);
-                    self.save(&agent, &tokens, state);
-                    self.parked[i].tokens = tokens;
-                    let report = self.parked[i].persist_report.take();
-                    report_persisted(report, started, bytes);
-                    if let Some(mut entry) = self.agents.remove(&agent) {
-                        entry.state_bytes = bytes as u64;
-                        self.agents.set(agent.clone(), entry);
-                    }
-                }
-                Err(err) => tracing::warn!(%agent, error = %err, "cannot snapshot agent"),
+            let p = &self.parked[i];
+            if p.dirty && p.agent.is_some() && p.finished.elapsed() >= min_age {
+                self.persist_parked(i);
+                done += 1;
             }
-            self.parked[i].dirty = false;
-            done += 1;
         }
+    }
+
+    /// Some parked agent's unsaved turn has settled.
+    pub(super) fn has_settled_unsaved(&self) -> bool {
+        self.parked
+            .iter()
+            .any(|p| p.dirty && p.finished.elapsed() >= SNAPSHOT_SETTLE)
+    }
+
+    /// How long until the next unsaved turn settles (None: none unsaved).
+    pub(super) fn next_unsaved_settles_in(&self) -> Option<Duration> {
+        self.parked
+            .iter()
+            .filter(|p| p.dirty)
+            .map(|p| SNAPSHOT_SETTLE.saturating_sub(p.finished.elapsed()))
+            .min()
+    }
+
+    /// Snapshot parked agent `i`'s unsaved turn and hand it to the writer.
+    fn persist_parked(&mut self, i: usize) {
+        let Some(agent) = self.parked[i].agent.clone() else {
+            return;
+        };
+        let started = Instant::now();
+        match self.backend.snapshot(self.parked[i].slot) {
+            Ok(state) => {
+                let bytes = state.len();
+                let tokens = std::mem::take(&mut self.parked[i].tokens);
+                self.save(&agent, &tokens, state);
+                self.parked[i].tokens = tokens;
+                let report = self.parked[i].persist_report.take();
+                report_persisted(report, started, bytes);
+                if let Some(mut entry) = self.agents.remove(&agent) {
+                    entry.state_bytes = bytes as u64;
+                    self.agents.set(agent.clone(), entry);
+                }
+            }
+            Err(err) => tracing::warn!(%agent, error = %err, "cannot snapshot agent"),
+        }
+        self.parked[i].dirty = false;
     }
 
     /// The loader thread finished reading an agent's file.
@@ -327,22 +367,9 @@ impl<B: ComputeBackend> Scheduler<B> {
     }
 
     fn persist_agent(&mut self, agent: &AgentId) {
-        let Some(i) = self.parked_index(agent).filter(|&i| self.parked[i].dirty) else {
-            return;
-        };
-        let slot = self.parked[i].slot;
-        let started = Instant::now();
-        match self.backend.snapshot(slot) {
-            Ok(state) => {
-                let bytes = state.len();
-                let tokens = self.parked[i].tokens.clone();
-                self.save(agent, &tokens, state);
-                let report = self.parked[i].persist_report.take();
-                report_persisted(report, started, bytes);
-            }
-            Err(err) => tracing::warn!(%agent, error = %err, "cannot snapshot agent"),
+        if let Some(i) = self.parked_index(agent).filter(|&i| self.parked[i].dirty) {
+            self.persist_parked(i);
         }
-        self.parked[i].dirty = false;
     }
 
     fn parked_index(&self, agent: &AgentId) -> Option<usize> {
@@ -353,7 +380,7 @@ impl<B: ComputeBackend> Scheduler<B> {
 
     /// Persist every unsaved turn and wait for the writes (shutdown).
     pub fn persist_all(&mut self) {
-        self.persist_dirty(usize::MAX);
+        self.persist_dirty(usize::MAX, Duration::ZERO);
         if let Some(persistence) = &self.persistence {
             persistence.flush();
         }

@@ -43,7 +43,7 @@ fn save(root: &Path, fingerprint: &str, agent: &str, tokens: usize, age_ms: u64)
             kv_bytes: kv_state.len() as u64,
             created_unix_ms: now - age_ms,
         },
-        kv_state,
+        kv_state: kv_state.into(),
     };
     store.save(&record).unwrap();
     store.path_for(&record.meta.agent)

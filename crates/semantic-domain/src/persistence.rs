@@ -4,7 +4,7 @@
 //! The store adapter implements it; the engine calls `save` from its own
 //! thread (so `save` must only enqueue) and `load` from a loader thread.
 
-use crate::{AgentId, TokenId};
+use crate::{AgentId, KvState, TokenId};
 
 /// One agent's KV state: the opaque engine blob and the tokens it holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,7 +13,7 @@ pub struct AgentSnapshot {
     /// Tokens whose KV the blob holds, from position 0.
     pub tokens: Vec<TokenId>,
     /// The engine's serialized per-sequence state.
-    pub kv_state: Vec<u8>,
+    pub kv_state: KvState,
 }
 
 /// What a load found.

@@ -7,17 +7,16 @@
 //! prompt can be compared token by token before anything is restored.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::SystemTime;
 
-use semantic_domain::{AgentId, TokenId};
+use semantic_domain::{AgentId, KvState, TokenId};
 
 /// Where an agent's KV lives now.
 #[derive(Clone, Debug)]
 pub enum Tier {
     Hot,
     Warm {
-        state: Arc<Vec<u8>>,
+        state: KvState,
         /// The state came from the agent's file (reported as a disk hit).
         from_disk: bool,
     },
@@ -175,7 +174,7 @@ mod tests {
         AgentEntry {
             tokens: vec![1, 2, 3],
             tier: Tier::Warm {
-                state: Arc::new(vec![0; bytes]),
+                state: KvState::from(vec![0; bytes]),
                 from_disk: false,
             },
             last_use: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(age),

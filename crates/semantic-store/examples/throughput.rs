@@ -34,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             kv_bytes: kv_state.len() as u64,
             created_unix_ms: 0,
         },
-        kv_state,
+        kv_state: kv_state.into(),
     };
     let compat = Compat {
         model_fingerprint: FINGERPRINT.into(),

@@ -70,7 +70,7 @@ fn round_trip_is_byte_exact_and_standard_safetensors() {
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let tensor = st.tensor("kv_state").unwrap();
     assert_eq!(tensor.shape(), &[300_001]);
-    assert_eq!(tensor.data(), rec.kv_state.as_slice());
+    assert_eq!(tensor.data(), rec.kv_state.as_bytes());
     assert_eq!(metadata_of(&path)["format"], FORMAT_NAME);
     assert_eq!(metadata_of(&path)["kv_checksum_algo"], "crc32");
 }

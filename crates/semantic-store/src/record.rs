@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use semantic_domain::{AgentId, KvType, TokenId};
+use semantic_domain::{AgentId, KvState, KvType, TokenId};
 
 /// Everything about an agent's KV file except the blob itself. This is what
 /// the header holds, so an index can be built without reading any blob.
@@ -28,7 +28,7 @@ pub struct AgentRecordMeta {
 #[derive(Clone, PartialEq, Eq)]
 pub struct AgentRecord {
     pub meta: AgentRecordMeta,
-    pub kv_state: Vec<u8>,
+    pub kv_state: KvState,
 }
 
 impl fmt::Debug for AgentRecord {

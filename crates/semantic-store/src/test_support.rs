@@ -38,7 +38,7 @@ pub fn record(id: &str, tokens: Vec<TokenId>, kv_state: Vec<u8>) -> AgentRecord 
             kv_bytes: kv_state.len() as u64,
             created_unix_ms: 1_700_000_000_000,
         },
-        kv_state,
+        kv_state: kv_state.into(),
     }
 }
 

@@ -52,7 +52,7 @@ fn version(v: u64) -> AgentRecord {
             kv_bytes: kv_state.len() as u64,
             created_unix_ms: v,
         },
-        kv_state,
+        kv_state: kv_state.into(),
     }
 }
 

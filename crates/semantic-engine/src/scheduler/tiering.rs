@@ -2,12 +2,11 @@
 //! evicting the least recently used to RAM (warm) or to their file (disk),
 //! and persisting every completed turn in the background.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use semantic_domain::block_pool::OwnerId;
 use semantic_domain::persistence::{AgentSnapshot, LoadResult, StoredAgent};
-use semantic_domain::{AgentId, TokenId};
+use semantic_domain::{AgentId, KvState, TokenId};
 
 use super::Scheduler;
 use crate::agent_cache::{AgentEntry, Tier};
@@ -143,8 +142,9 @@ impl<B: ComputeBackend> Scheduler<B> {
                 return;
             }
         };
+        let state = KvState::from(state);
         if parked.dirty {
-            // The warm tier keeps this state too, so the writer gets a copy.
+            // The warm tier and the writer share the bytes.
             let started = Instant::now();
             self.save(agent, &parked.tokens, state.clone());
             report_persisted(parked.persist_report.take(), started, state.len());
@@ -157,7 +157,7 @@ impl<B: ComputeBackend> Scheduler<B> {
                 tokens: parked.tokens.clone(),
                 state_bytes: state.len() as u64,
                 tier: Tier::Warm {
-                    state: Arc::new(state),
+                    state,
                     from_disk: false,
                 },
                 last_use: self
@@ -179,10 +179,10 @@ impl<B: ComputeBackend> Scheduler<B> {
         self.stats.warm_to_disk += demoted as u64;
     }
 
-    /// Hand a turn's state to persistence. Takes the state by value: a
-    /// copy of tens of MB here would sit on the engine thread, in front of
-    /// whichever request comes next.
-    fn save(&mut self, agent: &AgentId, tokens: &[TokenId], state: Vec<u8>) {
+    /// Hand a turn's state to persistence (shared, never copied: tens of MB
+    /// copied here would sit on the engine thread, in front of whichever
+    /// request comes next).
+    fn save(&mut self, agent: &AgentId, tokens: &[TokenId], state: KvState) {
         if let Some(persistence) = &self.persistence {
             persistence.save(AgentSnapshot {
                 agent: agent.clone(),
@@ -237,7 +237,7 @@ impl<B: ComputeBackend> Scheduler<B> {
             Ok(state) => {
                 let bytes = state.len();
                 let tokens = std::mem::take(&mut self.parked[i].tokens);
-                self.save(&agent, &tokens, state);
+                self.save(&agent, &tokens, state.into());
                 self.parked[i].tokens = tokens;
                 let report = self.parked[i].persist_report.take();
                 report_persisted(report, started, bytes);
@@ -267,7 +267,7 @@ impl<B: ComputeBackend> Scheduler<B> {
                         state_bytes: snapshot.kv_state.len() as u64,
                         tokens: snapshot.tokens,
                         tier: Tier::Warm {
-                            state: Arc::new(snapshot.kv_state),
+                            state: snapshot.kv_state,
                             from_disk: true,
                         },
                         last_use,

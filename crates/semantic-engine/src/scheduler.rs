@@ -162,16 +162,6 @@ impl<B: ComputeBackend> Scheduler<B> {
         }
     }
 
-    /// Some parked agent holds a settled turn not yet handed to persistence.
-    pub fn has_unsaved(&self) -> bool {
-        self.has_settled_unsaved()
-    }
-
-    /// How long an idle engine may sleep before an unsaved turn settles.
-    pub fn unsaved_settles_in(&self) -> Option<std::time::Duration> {
-        self.next_unsaved_settles_in()
-    }
-
     /// Persist one settled unsaved agent (called by the engine loop while idle).
     pub fn persist_one(&mut self) {
         self.persist_dirty(1, tiering::SNAPSHOT_SETTLE);

@@ -354,8 +354,7 @@ fn check_agent(
 fn read_blob(file: File, header: &FileHeader, path: &Path) -> Result<KvState, StoreError> {
     let len = usize::try_from(header.meta.kv_bytes)
         .map_err(|_| StoreError::corrupt(path, "blob is larger than this machine's memory"))?;
-    let offset = header.expected_file_len() - header.meta.kv_bytes;
-    let blob = match map_blob(&file, offset, len) {
+    let blob = match map_blob(&file, header.data_offset, len) {
         Some(mapped) => mapped,
         None => copy_blob(file, len, path)?,
     };

@@ -211,15 +211,14 @@ impl<B: ComputeBackend> Scheduler<B> {
         }
     }
 
-    /// Some parked agent's unsaved turn has settled.
-    pub(super) fn has_settled_unsaved(&self) -> bool {
-        self.parked
-            .iter()
-            .any(|p| p.dirty && p.finished.elapsed() >= SNAPSHOT_SETTLE)
+    /// Some parked agent holds a settled turn not yet handed to persistence.
+    pub fn has_unsaved(&self) -> bool {
+        self.unsaved_settles_in().is_some_and(|d| d.is_zero())
     }
 
-    /// How long until the next unsaved turn settles (None: none unsaved).
-    pub(super) fn next_unsaved_settles_in(&self) -> Option<Duration> {
+    /// How long until the next unsaved turn settles (zero: one has; None:
+    /// none is unsaved), so an idle engine knows how long it may sleep.
+    pub fn unsaved_settles_in(&self) -> Option<Duration> {
         self.parked
             .iter()
             .filter(|p| p.dirty)

@@ -3,8 +3,10 @@
 //! *Hot* agents own a slot in the llama.cpp context (idle ones are parked in
 //! the scheduler); *warm* ones hold a serialized state in RAM within a byte
 //! budget; *disk* ones exist only as a file; *loading* ones are being read by
-//! the loader thread. Every tier keeps the tokens the state holds, so a new
-//! prompt can be compared token by token before anything is restored.
+//! the loader thread; *staged* ones were read for a waiting request and are
+//! held for it, outside the warm budget, until it is placed. Every tier keeps
+//! the tokens the state holds, so a new prompt can be compared token by token
+//! before anything is restored.
 
 use std::collections::HashMap;
 use std::time::SystemTime;
@@ -20,6 +22,14 @@ pub enum Tier {
         /// The state came from the agent's file (reported as a disk hit).
         from_disk: bool,
     },
+    /// Read from its file for a waiting request and pinned for it: outside
+    /// the warm budget and never evicted, so the restore the loader staged
+    /// cannot be undone before the engine takes it (that loop was a
+    /// livelock). It becomes hot when the request is placed, or goes back to
+    /// the warm budget's rule when no request waits for it any more.
+    Staged {
+        state: KvState,
+    },
     Disk {
         bytes: u64,
     },
@@ -31,6 +41,7 @@ impl Tier {
         match self {
             Self::Hot => "hot",
             Self::Warm { .. } => "warm",
+            Self::Staged { .. } => "staged",
             Self::Disk { .. } => "disk",
             Self::Loading => "loading",
         }
@@ -79,6 +90,10 @@ impl AgentCache {
         self.warm_bytes
     }
 
+    pub fn warm_budget(&self) -> u64 {
+        self.warm_budget
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -109,16 +124,58 @@ impl AgentCache {
         }
     }
 
+    /// Put an evicted or unneeded state in the warm tier and keep the tier
+    /// within its budget; returns the agents that moved down (to disk with
+    /// `has_disk`, else dropped), `agent` included when it went straight
+    /// down. A state larger than the whole budget never enters the tier: it
+    /// would push out every other warm agent and then itself. Only call when
+    /// `entry`'s state (and every warm one) is already persisted.
+    pub fn put_warm(
+        &mut self,
+        agent: AgentId,
+        mut entry: AgentEntry,
+        has_disk: bool,
+        protect: Option<&AgentId>,
+    ) -> Vec<AgentId> {
+        let bytes = match &entry.tier {
+            Tier::Warm { state, .. } | Tier::Staged { state } => state.len() as u64,
+            _ => entry.state_bytes,
+        };
+        entry.state_bytes = bytes;
+        if bytes > self.warm_budget {
+            self.remove(&agent);
+            if has_disk {
+                entry.tier = Tier::Disk { bytes };
+                self.set(agent.clone(), entry);
+            }
+            return vec![agent];
+        }
+        if let Tier::Staged { state } = entry.tier {
+            entry.tier = Tier::Warm {
+                state,
+                from_disk: true,
+            };
+        }
+        self.set(agent, entry);
+        self.enforce_warm_budget(has_disk, protect)
+    }
+
     /// Move the least recently used warm agents to the disk tier until the
-    /// warm tier fits its budget. Only call when every warm state is already
-    /// persisted (or there is no disk tier, in which case they are dropped).
-    pub fn enforce_warm_budget(&mut self, has_disk: bool) -> Vec<AgentId> {
+    /// warm tier fits its budget, never `protect` (the agent the current
+    /// admission needs: evicting it would undo the admission's own work).
+    /// Only call when every warm state is already persisted (or there is no
+    /// disk tier, in which case they are dropped).
+    pub fn enforce_warm_budget(
+        &mut self,
+        has_disk: bool,
+        protect: Option<&AgentId>,
+    ) -> Vec<AgentId> {
         let mut demoted = Vec::new();
         while self.warm_bytes > self.warm_budget {
             let oldest = self
                 .entries
                 .iter()
-                .filter(|(_, e)| matches!(e.tier, Tier::Warm { .. }))
+                .filter(|(a, e)| matches!(e.tier, Tier::Warm { .. }) && Some(*a) != protect)
                 .min_by_key(|(_, e)| e.last_use)
                 .map(|(a, _)| a.clone());
             let Some(agent) = oldest else { break };
@@ -134,6 +191,15 @@ impl AgentCache {
             demoted.push(agent);
         }
         demoted
+    }
+
+    /// Agents whose state is staged for a waiting request.
+    pub fn staged(&self) -> Vec<AgentId> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| matches!(e.tier, Tier::Staged { .. }))
+            .map(|(a, _)| a.clone())
+            .collect()
     }
 
     pub fn list(&self) -> Vec<AgentInfo> {
@@ -189,7 +255,7 @@ mod tests {
         c.set(agent("mid"), warm(100, 2));
         c.set(agent("new"), warm(100, 3));
         assert_eq!(c.warm_bytes(), 300);
-        assert_eq!(c.enforce_warm_budget(true), vec![agent("old")]);
+        assert_eq!(c.enforce_warm_budget(true, None), vec![agent("old")]);
         assert_eq!(c.warm_bytes(), 200);
         assert_eq!(c.get(&agent("old")).map(|e| e.tier.name()), Some("disk"));
         // Replacing a warm entry does not double count.
@@ -203,8 +269,53 @@ mod tests {
     fn without_a_disk_tier_demoted_agents_are_forgotten() {
         let mut c = AgentCache::new(0);
         c.set(agent("a"), warm(10, 1));
-        assert_eq!(c.enforce_warm_budget(false), vec![agent("a")]);
+        assert_eq!(c.enforce_warm_budget(false, None), vec![agent("a")]);
         assert!(c.get(&agent("a")).is_none());
         assert_eq!(c.warm_bytes(), 0);
+    }
+
+    #[test]
+    fn the_protected_agent_is_never_the_one_demoted() {
+        let mut c = AgentCache::new(150);
+        c.set(agent("needed"), warm(100, 1));
+        c.set(agent("other"), warm(100, 2));
+        let demoted = c.enforce_warm_budget(true, Some(&agent("needed")));
+        assert_eq!(demoted, vec![agent("other")]);
+        assert_eq!(c.get(&agent("needed")).map(|e| e.tier.name()), Some("warm"));
+        // Alone over budget, the protected agent stays (briefly over budget).
+        c.set(agent("needed"), warm(200, 3));
+        assert!(c
+            .enforce_warm_budget(true, Some(&agent("needed")))
+            .is_empty());
+    }
+
+    #[test]
+    fn a_state_larger_than_the_budget_skips_the_warm_tier() {
+        let mut c = AgentCache::new(150);
+        c.set(agent("small"), warm(100, 1));
+        let demoted = c.put_warm(agent("big"), warm(200, 2), true, None);
+        assert_eq!(demoted, vec![agent("big")]);
+        assert_eq!(c.get(&agent("big")).map(|e| e.tier.name()), Some("disk"));
+        // The agents already warm were not pushed out for it.
+        assert_eq!(c.get(&agent("small")).map(|e| e.tier.name()), Some("warm"));
+        assert_eq!(c.warm_bytes(), 100);
+    }
+
+    #[test]
+    fn staged_states_are_outside_the_warm_budget() {
+        let mut c = AgentCache::new(100);
+        c.set(agent("warm"), warm(100, 1));
+        let mut staged = warm(100, 0);
+        if let Tier::Warm { state, .. } = staged.tier {
+            staged.tier = Tier::Staged { state };
+        }
+        c.set(agent("staged"), staged.clone());
+        assert_eq!(c.warm_bytes(), 100);
+        assert!(c.enforce_warm_budget(true, None).is_empty());
+        assert_eq!(c.staged(), vec![agent("staged")]);
+        // Unstaged, it obeys the budget like any warm state.
+        let demoted = c.put_warm(agent("staged"), staged, true, None);
+        assert_eq!(demoted, vec![agent("staged")]);
+        assert!(c.staged().is_empty());
     }
 }

@@ -29,6 +29,9 @@ pub struct EngineConfig {
     pub kv_budget_bytes: Option<u64>,
     /// RAM for agents' states evicted from the context (the warm tier).
     pub warm_budget_bytes: u64,
+    /// Test hook, never set by the binary: admission finds no room, as a
+    /// livelocked scheduler would, so the stuck-engine probe can be proven.
+    pub stall_admission_for_tests: bool,
 }
 
 impl EngineConfig {
@@ -44,6 +47,7 @@ impl EngineConfig {
             kv_type: KvType::F16,
             kv_budget_bytes: None,
             warm_budget_bytes: 1 << 30,
+            stall_admission_for_tests: false,
         }
     }
 

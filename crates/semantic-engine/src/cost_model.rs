@@ -11,6 +11,8 @@ pub struct CostModel {
     prefill_tokens_per_sec: f64,
     restore_bytes_per_sec: f64,
     disk_bytes_per_sec: f64,
+    /// Ignore measurements (tests on a fake backend, whose timings are noise).
+    frozen: bool,
 }
 
 /// Weight of a new measurement in the moving averages.
@@ -22,6 +24,7 @@ impl Default for CostModel {
             prefill_tokens_per_sec: 1_000.0,
             restore_bytes_per_sec: 1.0e9,
             disk_bytes_per_sec: 2.0e8,
+            frozen: false,
         }
     }
 }
@@ -35,20 +38,32 @@ fn ema(old: f64, new: f64) -> f64 {
 }
 
 impl CostModel {
+    /// The default rates, never updated: decisions that do not depend on
+    /// how fast the machine ran the last step.
+    pub fn frozen() -> Self {
+        Self {
+            frozen: true,
+            ..Self::default()
+        }
+    }
+
     pub fn note_prefill(&mut self, tokens: usize, secs: f64) {
+        if self.frozen {
+            return;
+        }
         if tokens >= 32 && secs > 0.0 {
             self.prefill_tokens_per_sec = ema(self.prefill_tokens_per_sec, tokens as f64 / secs);
         }
     }
 
     pub fn note_restore(&mut self, bytes: usize, secs: f64) {
-        if secs > 0.0 {
+        if !self.frozen && secs > 0.0 {
             self.restore_bytes_per_sec = ema(self.restore_bytes_per_sec, bytes as f64 / secs);
         }
     }
 
     pub fn note_disk_read(&mut self, bytes: u64, secs: f64) {
-        if secs > 0.0 {
+        if !self.frozen && secs > 0.0 {
             self.disk_bytes_per_sec = ema(self.disk_bytes_per_sec, bytes as f64 / secs);
         }
     }

@@ -53,6 +53,10 @@ pub struct EngineCounters {
     /// Beaten by the engine thread at every loop iteration, and at least
     /// every [`IDLE_BEAT`] while idle.
     pub heartbeat: Heartbeat,
+    /// Beaten whenever the scheduler moved work forward (a batch ran or a
+    /// request was admitted) or had nothing waiting: a thread that beats
+    /// its heartbeat but not this one while requests wait is stuck.
+    pub progress: Heartbeat,
     pub pool_total_blocks: AtomicU32,
     pub pool_used_blocks: AtomicU32,
     /// Blocks held by running requests (idle agents' blocks are evictable).
@@ -196,6 +200,13 @@ impl EngineHandle {
         self.shared.counters.heartbeat.age()
     }
 
+    /// How long requests have been waiting with the scheduler admitting
+    /// and computing nothing; `None` while nothing waits or work moves.
+    pub fn stalled_for(&self) -> Option<Duration> {
+        let counters = &self.shared.counters;
+        (counters.queued.load(Ordering::SeqCst) > 0).then(|| counters.progress.age())
+    }
+
     /// Most positions one sequence may use: the smaller of the model's
     /// training context and the engine's KV capacity.
     pub fn context_window(&self) -> u32 {
@@ -208,6 +219,30 @@ impl EngineHandle {
     /// Draining counts too: what fails then is cut by the coming shutdown.
     pub fn is_accepting(&self) -> bool {
         self.shared.accepting.load(Ordering::SeqCst) && !self.shared.gate.is_closed()
+    }
+
+    /// What bounds the context window, in words for error messages: a
+    /// prompt that cannot fit the KV pool even with every other agent
+    /// evicted is refused at submit time, naming the pool's size.
+    fn window_limit(&self) -> String {
+        let config = &self.shared.config;
+        let pool_tokens = config.total_blocks() * config.block_tokens;
+        let trained = self.shared.model.info().context_length;
+        if pool_tokens <= trained {
+            let bytes = self
+                .shared
+                .model
+                .info()
+                .kv_geometry
+                .bytes_per_token(config.kv_type);
+            format!(
+                "the KV pool holds {pool_tokens} tokens of {} KV, {} MiB; raise --kv-budget or --context-tokens",
+                config.kv_type,
+                (u64::from(pool_tokens) * bytes) >> 20
+            )
+        } else {
+            format!("the model was trained for {trained} tokens")
+        }
     }
 
     /// Validate a request and queue it. Events arrive on the returned stream;
@@ -272,6 +307,7 @@ impl EngineHandle {
             return Err(EngineError::PromptTooLong {
                 tokens: prompt,
                 limit: window - 1,
+                why: self.window_limit(),
             });
         }
         request.sampling.validate()?;
@@ -433,6 +469,7 @@ fn engine_thread(
     let queue = counters.clone();
     let mut scheduler = scheduler
         .with_tiers(config.warm_budget_bytes, tiers.persistence.clone(), loader)
+        .stall_admission(config.stall_admission_for_tests)
         .on_dequeue(Box::new(move || {
             let depth = queue.queued.fetch_sub(1, Ordering::SeqCst);
             telemetry::queue_depth(depth.saturating_sub(1));
@@ -447,6 +484,7 @@ fn engine_thread(
         .pool_total_blocks
         .store(scheduler.pool().total_blocks(), Ordering::Relaxed);
     counters.heartbeat.beat();
+    counters.progress.beat();
     // Only now does `start` return: a started engine has its disk tier
     // indexed, so returning agents are found from the first request on.
     let _ = ready.send(Ok(()));
@@ -475,6 +513,7 @@ fn engine_thread(
             counters.heartbeat.beat();
         }
         if scheduler.is_idle() {
+            counters.progress.beat();
             publish_gauges(&scheduler, &mut gauges, true);
             // Wake up now and then to beat (an idle engine is alive), and
             // when an unsaved turn settles.
@@ -499,6 +538,9 @@ fn engine_thread(
             break;
         }
         let report = scheduler.step();
+        if report.batch_tokens > 0 || report.admitted > 0 || scheduler.waiting() == 0 {
+            counters.progress.beat();
+        }
         publish(&mut scheduler, counters, report);
         gauges.step(report.batch_tokens, report.sampled);
         publish_gauges(&scheduler, &mut gauges, false);

@@ -20,8 +20,13 @@ pub enum EngineError {
     },
     #[error("the prompt is empty")]
     EmptyPrompt,
-    #[error("the prompt has {tokens} tokens but the context window holds {limit}")]
-    PromptTooLong { tokens: u32, limit: u32 },
+    #[error("the prompt has {tokens} tokens but the context window holds {limit} ({why})")]
+    PromptTooLong {
+        tokens: u32,
+        limit: u32,
+        /// What sets the window: the KV pool or the model's training context.
+        why: String,
+    },
     #[error("max_tokens {requested} exceeds the {available} tokens left in the context window after the {prompt}-token prompt")]
     MaxTokensTooLarge {
         requested: u32,

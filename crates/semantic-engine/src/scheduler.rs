@@ -13,7 +13,7 @@
 mod placement;
 mod tiering;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -47,6 +47,8 @@ pub struct StepReport {
     pub decode_tokens: usize,
     pub prefill_tokens: usize,
     pub sampled: usize,
+    /// Requests that left the queue for a slot this step.
+    pub admitted: usize,
 }
 
 pub struct Scheduler<B: ComputeBackend> {
@@ -65,6 +67,10 @@ pub struct Scheduler<B: ComputeBackend> {
     loader: Option<Loader>,
     costs: CostModel,
     stats: TierStats,
+    /// Reads of an agent's file since it was last placed (tier thrash).
+    unplaced_loads: HashMap<AgentId, u32>,
+    /// Test hook: admission never finds room (the stuck-engine probe test).
+    stall_admission: bool,
     batch: Vec<BatchToken>,
     /// Called the moment a request leaves the queue, before any of its
     /// tokens can reach the caller, so a queue-depth counter is never stale.
@@ -87,6 +93,8 @@ impl<B: ComputeBackend> Scheduler<B> {
             loader: None,
             costs: CostModel::default(),
             stats: TierStats::default(),
+            unplaced_loads: HashMap::new(),
+            stall_admission: false,
             batch: Vec::with_capacity(limits.step_token_budget),
             on_dequeue: None,
         }
@@ -146,6 +154,20 @@ impl<B: ComputeBackend> Scheduler<B> {
             .iter()
             .map(|seq| self.pool.owner_blocks(seq.owner()))
             .sum()
+    }
+
+    /// Decide restore-or-recompute with these rates instead of measured ones.
+    #[cfg(test)]
+    pub(crate) fn with_costs(mut self, costs: CostModel) -> Self {
+        self.costs = costs;
+        self
+    }
+
+    /// Test hook: make every admission find no room, as a livelocked
+    /// scheduler would, so the probes' stall detection can be proven.
+    pub fn stall_admission(mut self, stall: bool) -> Self {
+        self.stall_admission = stall;
+        self
     }
 
     /// Call `hook` each time a request leaves the queue for the first time.
@@ -209,8 +231,9 @@ impl<B: ComputeBackend> Scheduler<B> {
 
     fn run_step(&mut self) -> StepReport {
         self.drop_cancelled();
-        self.admit();
+        let admitted = self.admit();
         let mut report = self.plan();
+        report.admitted = admitted;
         if self.batch.is_empty() {
             return report;
         }
@@ -233,9 +256,13 @@ impl<B: ComputeBackend> Scheduler<B> {
             .into_iter()
             .partition(|s| s.caller_gone());
         self.waiting = kept;
+        let unstage = gone.iter().any(|s| s.agent.is_some());
         for mut seq in gone {
             self.note_dequeued(&mut seq);
             self.release(&seq);
+        }
+        if unstage {
+            self.unstage_unneeded();
         }
         let mut i = 0;
         while i < self.running.len() {
@@ -255,8 +282,19 @@ impl<B: ComputeBackend> Scheduler<B> {
 
     /// Move waiting requests into free slots while their whole pending
     /// tokens fit in the pool, in arrival order (no overtaking, so a big
-    /// prompt is not starved by small ones).
-    fn admit(&mut self) {
+    /// prompt is not starved by small ones). Returns how many were admitted.
+    ///
+    /// Progress: each pass either places the head, evicts one idle parked
+    /// sequence (finitely many), or stops until running sequences finish or
+    /// the head's file is read; nothing it evicts is what the head needs.
+    fn admit(&mut self) -> usize {
+        let mut admitted = 0;
+        if self.stall_admission {
+            if !self.waiting.is_empty() {
+                self.note_no_room();
+            }
+            return 0;
+        }
         while let Some(front) = self.waiting.front() {
             if self.free_slots.is_empty() && front.slot.is_none() {
                 // Free a slot before deciding anything else.
@@ -267,30 +305,42 @@ impl<B: ComputeBackend> Scheduler<B> {
                     .any(|p| p.agent.is_some() && p.agent == keep)
                     && !self.evict_one(keep.as_ref())
                 {
-                    return;
+                    self.note_no_room();
+                    return admitted;
                 }
                 continue;
             }
             let Some(mut seq) = self.waiting.pop_front() else {
-                return;
+                return admitted;
             };
             if let Readiness::Wait = self.readiness(&seq) {
                 self.waiting.push_front(seq);
-                return;
+                return admitted;
             }
             let placing = Instant::now();
             if self.place(&mut seq) {
                 self.note_dequeued(&mut seq);
+                if let Some(agent) = seq.agent.clone() {
+                    self.note_placed(&agent);
+                }
                 seq.admitted(placing);
                 self.running.push(seq);
+                admitted += 1;
                 continue;
             }
             let keep = seq.agent.clone();
             self.waiting.push_front(seq);
             if !self.evict_one(keep.as_ref()) {
-                return;
+                self.note_no_room();
+                return admitted;
             }
         }
+        admitted
+    }
+
+    fn note_no_room(&mut self) {
+        self.stats.admission_no_room += 1;
+        crate::telemetry::admission_no_room();
     }
 
     /// Fill the batch: decode tokens first, then prefill chunks.

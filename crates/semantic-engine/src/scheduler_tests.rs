@@ -1252,6 +1252,9 @@ fn random_workload_outputs_equal_solo_outputs() {
     }
 }
 
+#[path = "scheduler_pressure_tests.rs"]
+mod memory_pressure;
+
 /// When finished agents' turns are handed to persistence.
 mod persistence_settle {
     use std::sync::{Arc, Mutex};

@@ -26,6 +26,7 @@ pub const INTER_TOKEN_LATENCY: &str = "semantic_inter_token_latency_seconds";
 pub const PROMPT_TOKENS: &str = "semantic_prompt_tokens_total";
 pub const PROMPT_TOKENS_CACHED: &str = "semantic_prompt_tokens_cached_total";
 pub const GENERATION_TOKENS: &str = "semantic_generation_tokens_total";
+pub const ADMISSION_NO_ROOM: &str = "semantic_admission_no_room_total";
 
 /// The queue depth changed (submit, admission, shutdown).
 pub fn queue_depth(depth: usize) {
@@ -34,9 +35,17 @@ pub fn queue_depth(depth: usize) {
 
 /// Series that alerts read with `rate()` exist from start-up, at 0.
 pub fn register() {
-    for (from, to) in [("hot", "warm"), ("warm", "disk"), ("warm", "dropped")] {
+    let moves = [
+        ("hot", "warm"),
+        ("hot", "disk"),
+        ("hot", "dropped"),
+        ("warm", "disk"),
+        ("warm", "dropped"),
+    ];
+    for (from, to) in moves {
         metrics::counter!(EVICTIONS, "from" => from, "to" => to).increment(0);
     }
+    metrics::counter!(ADMISSION_NO_ROOM).increment(0);
     queue_depth(0);
 }
 
@@ -45,6 +54,12 @@ pub fn evicted(from: &'static str, to: &'static str, count: usize) {
     if count > 0 {
         metrics::counter!(EVICTIONS, "from" => from, "to" => to).increment(count as u64);
     }
+}
+
+/// The head of the queue found no slot or no blocks even after every
+/// eviction admission may make; it waits for running requests to finish.
+pub fn admission_no_room() {
+    metrics::counter!(ADMISSION_NO_ROOM).increment(1);
 }
 
 /// One token sampled `gap` after the previous one of the same request.
@@ -149,7 +164,7 @@ fn agent_gauges(agents: &AgentCache) {
     let counts = agents.tier_counts();
     let count = |name: &str| counts.get(name).copied().unwrap_or(0) as f64;
     metrics::gauge!(AGENTS, "tier" => "hot").set(count("hot"));
-    metrics::gauge!(AGENTS, "tier" => "warm").set(count("warm"));
+    metrics::gauge!(AGENTS, "tier" => "warm").set(count("warm") + count("staged"));
     metrics::gauge!(AGENTS, "tier" => "disk").set(count("disk") + count("loading"));
 }
 

@@ -1,10 +1,15 @@
 //! The three probes orchestrators use.
 //!
-//! - `/health/live`: the process answers and the engine thread is not stuck
-//!   (its heartbeat is younger than [`ProbeSettings::engine_stall`]); a
+//! - `/health/live`: the process answers and the engine is not stuck: its
+//!   thread's heartbeat is younger than [`ProbeSettings::engine_stall`],
+//!   and while requests wait, the scheduler admitted or computed something
+//!   within that time. A scheduler that loops without progress does not
+//!   recover by itself, and a restart loses nothing (every agent is on
+//!   disk), so this is liveness' business: the orchestrator restarts it. A
 //!   long model load or a long prefill step never fails it.
 //! - `/health/ready`: send traffic here? No while starting, draining, with
-//!   the KV pool nearly all pinned by running requests, or the queue full.
+//!   the KV pool nearly all pinned by running requests, the queue full, or
+//!   the engine stalled (no new traffic while the restart is pending).
 //! - `/health/startup`: the model is loaded and the disk tier indexed.
 //!
 //! Probes need no key, are never rate limited and log at debug only.
@@ -27,17 +32,36 @@ pub async fn live(State(lifecycle): State<Arc<Lifecycle>>) -> Response {
     let Some(state) = lifecycle.state() else {
         return answer(true, json!({"status": "ok", "phase": "starting"}));
     };
-    let age = state.engine.heartbeat_age();
-    let ok = age <= lifecycle.probes.engine_stall;
+    let engine = &state.engine;
+    let age = engine.heartbeat_age();
+    let waiting_without_progress = engine.stalled_for();
+    let status = stall_status(&state.engine, lifecycle.probes.engine_stall);
     answer(
-        ok,
+        status == "ok",
         json!({
-            "status": if ok { "ok" } else { "engine_stalled" },
+            "status": status,
             "phase": lifecycle.phase().as_str(),
             "engine_heartbeat_age_seconds": age.as_secs_f64(),
+            "engine_waiting_without_progress_seconds":
+                waiting_without_progress.map(|d| d.as_secs_f64()),
             "engine_stall_threshold_seconds": lifecycle.probes.engine_stall.as_secs_f64(),
         }),
     )
+}
+
+/// `ok`, `engine_stalled` (the thread stopped beating) or
+/// `engine_no_progress` (requests wait and nothing moves).
+fn stall_status(
+    engine: &semantic_engine::EngineHandle,
+    limit: std::time::Duration,
+) -> &'static str {
+    if engine.heartbeat_age() > limit {
+        "engine_stalled"
+    } else if engine.stalled_for().is_some_and(|d| d > limit) {
+        "engine_no_progress"
+    } else {
+        "ok"
+    }
 }
 
 /// `GET /health/ready`: the body lists every check and which failed.
@@ -64,6 +88,10 @@ pub async fn ready(State(lifecycle): State<Arc<Lifecycle>>) -> Response {
         let capacity = state.engine.config().queue_capacity;
         if queued >= capacity {
             failing.push("queue_full");
+        }
+        let stall = stall_status(&state.engine, lifecycle.probes.engine_stall);
+        if stall != "ok" {
+            failing.push(stall);
         }
         checks["kv_pool"] = json!({
             "total_blocks": total,

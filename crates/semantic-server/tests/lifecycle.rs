@@ -22,10 +22,11 @@ struct Harness {
 
 /// A server listening before any engine exists, like `semantic serve`.
 async fn listening() -> Harness {
-    let server = Arc::new(Server::new(
-        ServerConfig::default(),
-        ProbeSettings::default(),
-    ));
+    listening_with(ProbeSettings::default()).await
+}
+
+async fn listening_with(probes: ProbeSettings) -> Harness {
+    let server = Arc::new(Server::new(ServerConfig::default(), probes));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(semantic_server::serve_router(
@@ -115,6 +116,92 @@ async fn probes_and_api_answer_503_until_the_engine_is_started() {
     assert_eq!(status, 200);
     assert!(body["engine_heartbeat_age_seconds"].as_f64().unwrap() < 5.0);
     assert_eq!(h.get("/v1/models").await.0, 200);
+    engine.shutdown();
+}
+
+/// A scheduler that admits nothing while a request waits fails liveness
+/// (and readiness) within the stall timeout, though the engine thread
+/// keeps looping and so keeps its heartbeat young; it recovers nothing by
+/// itself, so an orchestrator must restart it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduler_that_admits_nothing_fails_liveness_within_the_stall_timeout() {
+    let stall = Duration::from_secs(2);
+    let h = listening_with(ProbeSettings {
+        engine_stall: stall,
+        ..ProbeSettings::default()
+    })
+    .await;
+    let mut config = engine_config();
+    config.stall_admission_for_tests = true;
+    let engine = tokio::task::spawn_blocking(move || EngineHandle::start(config, |_| {}))
+        .await
+        .unwrap()
+        .unwrap();
+    h.server.start(engine.clone(), None);
+    assert_eq!(h.get("/health/live").await.0, 200, "nothing waits yet");
+    let mut whole = hello("stuck", 4);
+    whole["stream"] = json!(false);
+    let stuck = h.chat(&whole);
+    let probe = async {
+        let started = std::time::Instant::now();
+        loop {
+            let (status, body) = h.get("/health/live").await;
+            if status == 503 {
+                return (started.elapsed(), body);
+            }
+            assert!(
+                started.elapsed() < stall * 5,
+                "liveness never failed: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let (after, body) = tokio::select! {
+        r = stuck => panic!("the stuck request answered: {}", r.status()),
+        p = probe => p,
+    };
+    assert!(
+        after >= stall - Duration::from_millis(500),
+        "failed too early: {after:?}"
+    );
+    assert_eq!(body["status"], "engine_no_progress", "{body}");
+    assert!(
+        body["engine_heartbeat_age_seconds"].as_f64().unwrap() < 2.0,
+        "{body}"
+    );
+    assert!(
+        body["engine_waiting_without_progress_seconds"]
+            .as_f64()
+            .unwrap()
+            > stall.as_secs_f64(),
+        "{body}"
+    );
+    let (status, ready) = h.get("/health/ready").await;
+    assert_eq!(status, 503);
+    assert!(
+        ready["failing"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("engine_no_progress")),
+        "{ready}"
+    );
+    let metrics = h
+        .client
+        .get(format!("{}/metrics", h.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let no_room = metrics
+        .lines()
+        .find(|l| l.starts_with("semantic_admission_no_room_total"))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+    assert!(
+        no_room.is_some_and(|n| n > 0.0),
+        "no-room admissions not counted"
+    );
     engine.shutdown();
 }
 

@@ -19,6 +19,10 @@ use crate::sequence::Sequence;
 /// Shorter shared prefixes are not worth a sequence copy.
 pub(super) const MIN_SHARED_PREFIX: usize = 32;
 
+/// Reads of one agent's file without it being placed after which the
+/// scheduler logs tier thrash (once per agent until it is placed).
+pub(super) const THRASH_LOADS: u32 = 3;
+
 /// Tokens of `cached` a new `prompt` may reuse: their common prefix, less
 /// the prompt's last token, which is always recomputed to get its logits.
 pub(super) fn reusable_prefix(cached: &[TokenId], prompt: &[TokenId]) -> usize {
@@ -61,17 +65,49 @@ impl<B: ComputeBackend> Scheduler<B> {
                     Readiness::Ready
                 }
             }
-            Tier::Hot | Tier::Warm { .. } => Readiness::Ready,
+            Tier::Hot | Tier::Warm { .. } | Tier::Staged { .. } => Readiness::Ready,
         }
     }
 
     fn start_load(&mut self, agent: AgentId) {
+        let bytes = self.agents.get(&agent).map_or(0, |e| e.state_bytes);
         if let Some(mut entry) = self.agents.remove(&agent) {
             entry.tier = Tier::Loading;
             self.agents.set(agent.clone(), entry);
         }
+        self.stats.disk_loads += 1;
+        self.note_load_for_thrash(&agent, bytes);
         if let Some(load) = self.loader.as_mut() {
             load(agent);
+        }
+    }
+
+    /// Count the reads of an agent's file that did not end in a placement;
+    /// past [`THRASH_LOADS`] the tiers are moving it back and forth without
+    /// serving it, which the rules in ARCHITECTURE.md forbid: say so once.
+    fn note_load_for_thrash(&mut self, agent: &AgentId, bytes: u64) {
+        let loads = self.unplaced_loads.entry(agent.clone()).or_default();
+        *loads += 1;
+        if *loads == THRASH_LOADS {
+            tracing::warn!(
+                %agent,
+                loads = *loads,
+                state_bytes = bytes,
+                warm_budget_bytes = self.agents.warm_budget(),
+                pool_tokens_free = self.pool.free_blocks() * self.pool.block_tokens(),
+                "tier thrash: agent read from disk repeatedly without being served"
+            );
+        }
+    }
+
+    /// A request of `agent` was placed: its loads paid off, and a state
+    /// staged for it that placement did not restore is no longer pinned.
+    pub(super) fn note_placed(&mut self, agent: &AgentId) {
+        self.unplaced_loads.remove(agent);
+        if let Some(entry) = self.agents.get(agent) {
+            if matches!(entry.tier, Tier::Staged { .. }) {
+                self.unstage(agent);
+            }
         }
     }
 
@@ -149,8 +185,10 @@ impl<B: ComputeBackend> Scheduler<B> {
         let Some(entry) = self.agents.get(&agent) else {
             return false;
         };
-        let Tier::Warm { state, from_disk } = entry.tier.clone() else {
-            return false;
+        let (state, from_disk) = match entry.tier.clone() {
+            Tier::Warm { state, from_disk } => (state, from_disk),
+            Tier::Staged { state } => (state, true),
+            _ => return false,
         };
         let keep = reusable_prefix(&entry.tokens, &seq.tokens);
         if !self.costs.restore_wins(state.len() as u64, keep) {

@@ -54,9 +54,23 @@ pub enum EvictTarget {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TierStats {
     pub hot_to_warm: u64,
+    /// Evicted states larger than the whole warm budget go straight down.
+    pub hot_to_disk: u64,
     pub warm_to_disk: u64,
+    /// Agents' files read back for a waiting request.
+    pub disk_loads: u64,
     pub persisted: u64,
     pub load_failures: u64,
+    /// Admission passes that found the head request no slot or no blocks
+    /// even after evicting every idle agent it could.
+    pub admission_no_room: u64,
+}
+
+impl TierStats {
+    /// Every move of an agent's KV between tiers.
+    pub fn moves(&self) -> u64 {
+        self.hot_to_warm + self.hot_to_disk + self.warm_to_disk + self.disk_loads
+    }
 }
 
 impl<B: ComputeBackend> Scheduler<B> {
@@ -108,10 +122,17 @@ impl<B: ComputeBackend> Scheduler<B> {
             return false;
         };
         if let Some(agent) = parked.agent.clone() {
-            self.demote(&mut parked, &agent);
+            let protect = keep.cloned().or_else(|| self.head_agent());
+            self.demote(&mut parked, &agent, protect.as_ref());
         }
         self.free_parked(parked);
         true
+    }
+
+    /// The agent of the request at the head of the queue: what the current
+    /// admission needs, so no eviction may choose its state.
+    pub(super) fn head_agent(&self) -> Option<AgentId> {
+        self.waiting.front().and_then(|s| s.agent.clone())
     }
 
     /// Free every anonymous parked sequence (the engine is idle).
@@ -132,8 +153,8 @@ impl<B: ComputeBackend> Scheduler<B> {
     }
 
     /// Snapshot a hot agent into the warm tier (persisting it if needed),
-    /// then keep the warm tier within its budget.
-    fn demote(&mut self, parked: &mut Parked, agent: &AgentId) {
+    /// keeping the warm tier within its budget without touching `protect`.
+    fn demote(&mut self, parked: &mut Parked, agent: &AgentId, protect: Option<&AgentId>) {
         let state = match self.backend.snapshot(parked.slot) {
             Ok(state) => state,
             Err(err) => {
@@ -149,34 +170,74 @@ impl<B: ComputeBackend> Scheduler<B> {
             self.save(agent, &parked.tokens, state.clone());
             report_persisted(parked.persist_report.take(), started, state.len());
         }
-        self.stats.hot_to_warm += 1;
-        telemetry::evicted("hot", "warm", 1);
-        self.agents.set(
-            agent.clone(),
-            AgentEntry {
-                tokens: parked.tokens.clone(),
-                state_bytes: state.len() as u64,
-                tier: Tier::Warm {
-                    state,
-                    from_disk: false,
-                },
-                last_use: self
-                    .agents
-                    .get(agent)
-                    .map_or_else(SystemTime::now, |e| e.last_use),
+        let entry = AgentEntry {
+            tokens: parked.tokens.clone(),
+            state_bytes: state.len() as u64,
+            tier: Tier::Warm {
+                state,
+                from_disk: false,
             },
-        );
+            last_use: self
+                .agents
+                .get(agent)
+                .map_or_else(SystemTime::now, |e| e.last_use),
+        };
         let has_disk = self.persistence.is_some();
-        self.enforce_warm_budget(has_disk);
+        let moved = self
+            .agents
+            .put_warm(agent.clone(), entry, has_disk, protect);
+        self.count_moved_down(Some(agent), &moved);
     }
 
-    /// Keep the warm tier within its budget, counting what moved down.
-    fn enforce_warm_budget(&mut self, has_disk: bool) {
-        let demoted = self.agents.enforce_warm_budget(has_disk).len();
-        // Without a disk tier the demoted states are gone, not moved.
-        let to = if has_disk { "disk" } else { "dropped" };
-        telemetry::evicted("warm", to, demoted);
-        self.stats.warm_to_disk += demoted as u64;
+    /// Put a state no request is waiting for any more under the warm
+    /// budget's rule.
+    pub(super) fn unstage(&mut self, agent: &AgentId) {
+        let Some(entry) = self.agents.remove(agent) else {
+            return;
+        };
+        let protect = self.head_agent();
+        let has_disk = self.persistence.is_some();
+        let moved = self
+            .agents
+            .put_warm(agent.clone(), entry, has_disk, protect.as_ref());
+        self.count_moved_down(None, &moved);
+    }
+
+    /// Unpin the staged states of agents no waiting request needs.
+    pub(super) fn unstage_unneeded(&mut self) {
+        for agent in self.agents.staged() {
+            if !self
+                .waiting
+                .iter()
+                .any(|s| s.agent.as_ref() == Some(&agent))
+            {
+                self.unstage(&agent);
+            }
+        }
+    }
+
+    /// Count what `put_warm` moved: `from_hot` (the agent just evicted from
+    /// the engine) entered the warm tier unless it went straight down; the
+    /// others went from warm to disk (or were dropped without a disk tier).
+    fn count_moved_down(&mut self, from_hot: Option<&AgentId>, moved: &[AgentId]) {
+        let to = if self.persistence.is_some() {
+            "disk"
+        } else {
+            "dropped"
+        };
+        let mut from_warm = moved.len();
+        if let Some(agent) = from_hot {
+            if moved.contains(agent) {
+                from_warm -= 1;
+                self.stats.hot_to_disk += 1;
+                telemetry::evicted("hot", to, 1);
+            } else {
+                self.stats.hot_to_warm += 1;
+                telemetry::evicted("hot", "warm", 1);
+            }
+        }
+        self.stats.warm_to_disk += from_warm as u64;
+        telemetry::evicted("warm", to, from_warm);
     }
 
     /// Hand a turn's state to persistence (shared, never copied: tens of MB
@@ -252,6 +313,12 @@ impl<B: ComputeBackend> Scheduler<B> {
 
     /// The loader thread finished reading an agent's file.
     pub fn on_loaded(&mut self, agent: AgentId, result: LoadResult, secs: f64) {
+        let loading = self.agents.get(&agent).map(|e| &e.tier);
+        if !matches!(loading, Some(Tier::Loading)) {
+            // Deleted (or otherwise settled) while its file was read: the
+            // read is stale, and must not resurrect the agent.
+            return;
+        }
         match result {
             LoadResult::Usable(snapshot) => {
                 self.costs
@@ -261,18 +328,25 @@ impl<B: ComputeBackend> Scheduler<B> {
                     .get(&agent)
                     .map_or_else(SystemTime::now, |e| e.last_use);
                 self.agents.set(
-                    agent,
+                    agent.clone(),
                     AgentEntry {
                         state_bytes: snapshot.kv_state.len() as u64,
                         tokens: snapshot.tokens,
-                        tier: Tier::Warm {
+                        tier: Tier::Staged {
                             state: snapshot.kv_state,
-                            from_disk: true,
                         },
                         last_use,
                     },
                 );
-                self.enforce_warm_budget(true);
+                // Staged for the request that asked for it; if that one went
+                // away meanwhile, the state is just another warm one.
+                if !self
+                    .waiting
+                    .iter()
+                    .any(|s| s.agent.as_ref() == Some(&agent))
+                {
+                    self.unstage(&agent);
+                }
             }
             LoadResult::Unusable { reason, .. } => {
                 tracing::warn!(%agent, %reason, "agent file unusable; prefilling instead");
@@ -318,13 +392,14 @@ impl<B: ComputeBackend> Scheduler<B> {
         }
         if let Some(i) = self.parked_index(agent) {
             if let Some(mut parked) = self.parked.remove(i) {
-                self.demote(&mut parked, agent);
+                let protect = self.head_agent();
+                self.demote(&mut parked, agent, protect.as_ref());
                 self.free_parked(parked);
             }
         }
         if target == EvictTarget::Disk && self.persistence.is_some() {
             if let Some(entry) = self.agents.get(agent) {
-                if let Tier::Warm { .. } = entry.tier {
+                if let Tier::Warm { .. } | Tier::Staged { .. } = entry.tier {
                     let bytes = entry.state_bytes;
                     self.set_tier(agent, Tier::Disk { bytes });
                     self.stats.warm_to_disk += 1;
@@ -348,6 +423,7 @@ impl<B: ComputeBackend> Scheduler<B> {
                 self.free_parked(parked);
             }
         }
+        self.unplaced_loads.remove(agent);
         let known = self.agents.remove(agent).is_some();
         if keep_disk {
             if let Some(persistence) = &self.persistence {

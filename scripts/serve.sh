@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/fetch-model.sh
-cargo build --release -p semantic-cli
+cargo build --release --locked -p semantic-cli
 exec target/release/semantic serve "$@"

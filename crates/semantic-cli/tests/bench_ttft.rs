@@ -4,12 +4,7 @@
 mod support;
 use support::model_path;
 
-use std::path::PathBuf;
 use std::process::Command;
-
-fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")
-}
 
 /// The cells of the table row that starts with `| {state} |`.
 fn row<'a>(stdout: &'a str, state: &str) -> Vec<&'a str> {
@@ -28,8 +23,6 @@ fn one_small_run_reports_all_four_states_with_hot_reuse() {
         .args(["bench", "ttft", "--contexts", "256", "--runs", "1"])
         .arg("--model")
         .arg(&model)
-        .arg("--corpus")
-        .arg(corpus_dir())
         .env_remove("SEMANTIC_MODEL")
         .output()
         .expect("semantic runs");

@@ -8,7 +8,7 @@ use crate::cli::BenchEngineArgs;
 
 pub fn run(args: BenchEngineArgs) -> anyhow::Result<()> {
     let config = args.engine.to_config()?;
-    let corpus = Corpus::load(&args.corpus)?;
+    let corpus = Corpus::from_option(args.corpus.as_deref())?;
     let plan = BenchPlan {
         repeats: args.repeats.max(1),
         decode_tokens: args.decode_tokens.max(2),

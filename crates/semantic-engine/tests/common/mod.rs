@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use semantic_domain::chat::ChatMessage;
 use semantic_domain::{GenerateRequest, SamplingParams, TokenId};
+use semantic_engine::corpus::Corpus;
 use semantic_engine::{EngineConfig, EngineHandle};
 
 /// The default model: `SEMANTIC_TEST_MODEL`, else the one `scripts/fetch-model.sh` fetched.
@@ -54,17 +55,9 @@ pub fn greedy(prompt: Vec<TokenId>, max_tokens: u32) -> GenerateRequest {
     }
 }
 
-/// `n` tokens of corpus text (the shared benchmark corpus).
+/// The first `n` tokens of the generated benchmark prose (variant 0).
 pub fn corpus_tokens(engine: &EngineHandle, n: usize) -> Vec<TokenId> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
-    let text = std::fs::read_to_string(dir.join("markov_chain.txt"))
-        .or_else(|_| std::fs::read_to_string(dir.join("monte_carlo.txt")))
-        .expect("corpus text at ../shared/corpus");
-    let tokens = engine.model().tokenize(&text);
-    assert!(
-        tokens.len() >= n,
-        "corpus too short: {} < {n}",
-        tokens.len()
-    );
-    tokens[..n].to_vec()
+    Corpus::generated()
+        .tokens(engine.model(), n, 0)
+        .expect("generated prose holds enough tokens")
 }

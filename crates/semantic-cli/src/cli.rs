@@ -136,6 +136,58 @@ pub enum BenchCommand {
     /// Many agents in multi-turn conversations at once for a fixed time:
     /// status counts and p50/p95/p99 first-token and request latency.
     Load(BenchLoadArgs),
+    /// N agents take T turns of growing conversations in round-robin order,
+    /// C at a time, optionally restarting the server between rounds:
+    /// first-token median/p95 and wall time per round, and the cache
+    /// sources our server reports.
+    Rotation(BenchRotationArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchRotationArgs {
+    #[command(flatten)]
+    pub target: BenchTarget,
+    /// Agents, each with its own system prompt.
+    #[arg(long, default_value_t = 12)]
+    pub agents: usize,
+    /// Turns per agent, taken in rounds: every agent's first turn, then
+    /// every agent's second, and so on.
+    #[arg(long, default_value_t = 3)]
+    pub turns: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 2)]
+    pub concurrency: usize,
+    /// Characters of corpus text in each agent's system prompt (about four
+    /// per token).
+    #[arg(long, default_value_t = 8000)]
+    pub system_chars: usize,
+    /// Longest reply of each turn.
+    #[arg(long, default_value_t = 16)]
+    pub max_tokens: u32,
+    /// The spawned server's `--kv-budget` (e.g. 192MiB), to put it under
+    /// memory pressure.
+    #[arg(long)]
+    pub kv_budget: Option<String>,
+    /// The spawned server's `--warm-budget` (e.g. 64MiB).
+    #[arg(long)]
+    pub warm_budget: Option<String>,
+    /// Another `semantic serve` argument for the spawned server (repeat it),
+    /// e.g. `--serve-arg=--max-sequences=4`.
+    #[arg(long = "serve-arg", allow_hyphen_values = true)]
+    pub serve_args: Vec<String>,
+    /// Restart the server between rounds: a spawned one by SIGTERM (it
+    /// persists every agent) and a fresh start; a --base-url one by
+    /// --restart-command.
+    #[arg(long)]
+    pub restart_between: bool,
+    /// With --base-url and --restart-between: a shell command that restarts
+    /// that server; the bench then waits until `GET /v1/models` answers.
+    #[arg(long)]
+    pub restart_command: Option<String>,
+    /// Longest wait for one request; a request without an answer by then
+    /// fails the run (a server that hangs must not hang the bench).
+    #[arg(long, default_value = "600s")]
+    pub request_timeout: humantime::Duration,
 }
 
 /// The server an HTTP benchmark measures, and the text it sends: a spawned
@@ -158,9 +210,10 @@ pub struct BenchTarget {
     /// to cut exact token counts of corpus text and size the capacity table.
     #[arg(long, env = "SEMANTIC_MODEL")]
     pub model: Option<PathBuf>,
-    /// Directory of .txt files the agents' texts are cut from.
-    #[arg(long, default_value = "../shared/corpus")]
-    pub corpus: PathBuf,
+    /// A folder of .txt files to cut prompts from instead of the built-in
+    /// generated text.
+    #[arg(long, value_name = "DIR")]
+    pub corpus: Option<PathBuf>,
     /// KV cache type of the spawned server: f16, q8_0 or q4_0.
     #[arg(long, default_value = "f16")]
     pub kv_type: semantic_domain::KvType,
@@ -183,9 +236,10 @@ pub struct BenchLoadArgs {
 
 #[derive(Args, Debug)]
 pub struct BenchEngineArgs {
-    /// Directory of .txt files the prompts are cut from.
-    #[arg(long, default_value = "../shared/corpus")]
-    pub corpus: PathBuf,
+    /// A folder of .txt files to cut prompts from instead of the built-in
+    /// generated text.
+    #[arg(long, value_name = "DIR")]
+    pub corpus: Option<PathBuf>,
     /// Runs per measurement (the table shows medians).
     #[arg(long, default_value_t = 3)]
     pub repeats: usize,

@@ -53,7 +53,7 @@ pub fn run(args: BenchLoadArgs) -> anyhow::Result<()> {
 }
 
 async fn run_async(args: BenchLoadArgs) -> anyhow::Result<()> {
-    let corpus = Corpus::load(&args.target.corpus)?;
+    let corpus = Corpus::from_option(args.target.corpus.as_deref())?;
     let work_dir = tempfile::Builder::new()
         .prefix("semantic-bench-load-")
         .tempdir()
@@ -70,6 +70,7 @@ async fn run_async(args: BenchLoadArgs) -> anyhow::Result<()> {
                     .with_context(|| format!("cannot resolve {}", model.display()))?,
                 kv_type: args.target.kv_type,
                 work_dir: work_dir.path().to_owned(),
+                extra_args: Vec::new(),
             })
             .await?;
             let client = Arc::new(OpenAiClient::new(server.client().base_url(), None)?);

@@ -119,7 +119,7 @@ fn check_args(args: &BenchTtftArgs) -> anyhow::Result<()> {
 
 async fn run_async(args: BenchTtftArgs) -> anyhow::Result<()> {
     let model = local_model(&args)?;
-    let corpus = Corpus::load(&args.target.corpus)?;
+    let corpus = Corpus::from_option(args.target.corpus.as_deref())?;
     let texts = ContextTexts::new(&corpus, model.as_ref());
     let work_dir = tempfile::Builder::new()
         .prefix("semantic-bench-ttft-")
@@ -212,6 +212,7 @@ impl Target {
             model: path,
             kv_type: args.target.kv_type,
             work_dir: work_dir.to_owned(),
+            extra_args: Vec::new(),
         })
         .await?;
         Ok(Self::Spawned(server))
@@ -668,8 +669,6 @@ fn print_capacity(info: &ModelInfo, label: &str) {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
     use crate::cli::BenchTarget;
 
@@ -709,7 +708,7 @@ mod tests {
                 api_key: None,
                 served_model: None,
                 model: None,
-                corpus: PathBuf::new(),
+                corpus: None,
                 kv_type: KvType::F16,
             },
             contexts: vec![64, 128],

@@ -2,6 +2,8 @@
 
 mod bench;
 mod bench_load;
+mod bench_rotation;
+mod bench_server;
 mod bench_ttft;
 mod cache;
 mod config;
@@ -26,6 +28,7 @@ pub fn run(command: Command, sources: &Sources) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Engine(args)) => bench::run(args),
         Command::Bench(BenchCommand::Ttft(args)) => bench_ttft::run(args),
         Command::Bench(BenchCommand::Load(args)) => bench_load::run(args),
+        Command::Bench(BenchCommand::Rotation(args)) => bench_rotation::run(args),
         Command::Version => version::run(),
         Command::Cache(args) => cache::run(args),
     }

@@ -27,6 +27,8 @@ pub struct SpawnOptions {
     pub kv_type: KvType,
     /// Holds the cache directory and the server's log.
     pub work_dir: PathBuf,
+    /// More `semantic serve` arguments (budgets, limits).
+    pub extra_args: Vec<OsString>,
 }
 
 /// A running `semantic serve` on a loopback port; killed when dropped.
@@ -143,6 +145,7 @@ fn serve_args(options: &SpawnOptions, port: u16) -> Vec<OsString> {
     args.push(options.model.clone().into());
     args.push("--kv-type".into());
     args.push(options.kv_type.as_str().into());
+    args.extend(options.extra_args.iter().cloned());
     args
 }
 

@@ -16,7 +16,9 @@
 - the Grafana dashboard parses, uses the datasource variable, has unique panel
   ids, shows every metric the server exports, and each query is valid
   PromQL (checked by promtool on a generated rules file);
-- every `semantic_*` metric named in rules, tests, panels and docs exists;
+- every `semantic_*` metric named in rules, tests, panels and docs exists
+  (is listed in docs/observability.md), and every one the crates emit is
+  listed there;
 - the Deployment probes the three health endpoints and gives the drain time;
 - the Dockerfile builds --locked, runs non-root and serves on 0.0.0.0:8080;
 - the systemd unit drains with SIGTERM within TimeoutStopSec.
@@ -51,33 +53,20 @@ RUNBOOKS = ROOT / "docs" / "runbooks"
 RUNBOOK_SECTIONS = ("## Meaning", "## Impact", "## Diagnosis", "## Mitigation")
 SEVERITIES = {"critical", "warning", "info"}
 
-# The metrics the server exports (docs/operations.md); the dashboard must
-# show each one. Histograms are listed by base name.
-METRICS = [
-    "semantic_requests_total",
-    "semantic_request_duration_seconds",
-    "semantic_time_to_first_token_seconds",
-    "semantic_inter_token_latency_seconds",
-    "semantic_request_queue_depth",
-    "semantic_request_queue_capacity",
-    "semantic_requests_running",
-    "semantic_batch_size",
-    "semantic_prompt_tokens_total",
-    "semantic_prompt_tokens_cached_total",
-    "semantic_generation_tokens_total",
-    "semantic_tokens_per_second",
-    "semantic_kv_pool_blocks",
-    "semantic_kv_pool_utilization_ratio",
-    "semantic_agents",
-    "semantic_cache_evictions_total",
-    "semantic_cache_persist_duration_seconds",
-    "semantic_cache_load_duration_seconds",
-    "semantic_cache_corrupt_total",
-    "semantic_model_load_duration_seconds",
-    "semantic_memory_resident_bytes",
-    "semantic_build_info",
-    "semantic_engine_last_step_age_seconds",
-]
+# The metrics the server exports: the table of docs/observability.md, the
+# one list (the dashboard must show each; names in rules, tests, panels and
+# docs must be among them; the code may emit no other, and
+# crates/semantic-cli/tests/metrics_at_startup.rs checks that a fresh
+# `semantic serve` exposes each of them before any request). Histograms are
+# listed by base name.
+OBSERVABILITY = ROOT / "docs" / "observability.md"
+
+
+def documented_metrics() -> list[str]:
+    return re.findall(r"^\| `(semantic_[a-z_]+)` \|", OBSERVABILITY.read_text(), re.MULTILINE)
+
+
+METRICS = documented_metrics()
 
 # `semantic_*` words that are not metrics: the crates' names, as log targets.
 NOT_METRICS = {"semantic_domain", "semantic_engine", "semantic_server", "semantic_store", "semantic_cli"}
@@ -364,6 +353,20 @@ def check_metric_names(c: Checker) -> None:
             )
 
 
+def check_emitted_metrics(c: Checker) -> None:
+    """Every metric name the crates' sources emit (string literals given to
+    the `metrics` macros, directly or through a constant) is documented, so
+    the docs' list, which the start-up test and the dashboard check read, is
+    complete."""
+    c.check(len(METRICS) >= 20 and "semantic_requests_total" in METRICS,
+            f"{OBSERVABILITY.relative_to(ROOT)}: metrics table not found")
+    emitted = set()
+    for path in sorted(ROOT.glob("crates/*/src/**/*.rs")):
+        emitted.update(re.findall(r'"(semantic_[a-z_]+)"', path.read_text()))
+    for name in sorted(emitted - NOT_METRICS):
+        c.check(name in METRICS, f"crates: {name} is emitted but not listed in {OBSERVABILITY.relative_to(ROOT)}")
+
+
 def sync_prometheus_rule() -> None:
     class Dumper(yaml.SafeDumper):
         pass
@@ -401,6 +404,7 @@ def main() -> int:
     check_prometheus_rule(c)
     check_dashboard(c, args.promtool)
     check_metric_names(c)
+    check_emitted_metrics(c)
     check_deployment(c)
     check_dockerfile(c)
     check_systemd(c)

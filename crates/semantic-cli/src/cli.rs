@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::engine_options::EngineOptions;
+use crate::engine_options::{EngineOptions, MaxTokensOptions};
 use crate::gateway_options::GatewayOptions;
 use crate::logging::LogOptions;
 
@@ -92,6 +92,8 @@ pub struct ServeArgs {
     pub engine_stall_timeout: humantime::Duration,
     #[command(flatten)]
     pub engine: EngineOptions,
+    #[command(flatten)]
+    pub max_tokens: MaxTokensOptions,
     #[command(flatten)]
     pub trace: TraceArgs,
     #[command(flatten)]

@@ -1,9 +1,12 @@
 //! Engine settings shared by every command that loads a model.
 
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 
+use anyhow::bail;
 use clap::Args;
-use semantic_domain::KvType;
+use semantic_domain::max_tokens::DEFAULT_MAX_TOKENS;
+use semantic_domain::{KvType, MaxTokensPolicy};
 use semantic_engine::EngineConfig;
 
 use crate::byte_size::ByteSize;
@@ -54,5 +57,66 @@ impl EngineOptions {
         config.warm_budget_bytes = self.warm_budget.0;
         config.validate()?;
         Ok(config)
+    }
+}
+
+/// `serve`'s bounds on the work of one request (`generate` and the benches
+/// always name their own `max_tokens`).
+#[derive(Args, Debug, Clone)]
+pub struct MaxTokensOptions {
+    /// Most tokens a request that sets no max_tokens generates (default:
+    /// 4096, or --max-tokens-cap if lower), never more than the context
+    /// window has left after its prompt.
+    #[arg(long, env = "SEMANTIC_DEFAULT_MAX_TOKENS")]
+    pub default_max_tokens: Option<NonZeroU32>,
+    /// Most tokens any request may generate (default: the context window).
+    /// A request asking for more is clamped to it and finishes with reason
+    /// `length` (`max_tokens`), or is refused with --strict-max-tokens.
+    #[arg(long, env = "SEMANTIC_MAX_TOKENS_CAP")]
+    pub max_tokens_cap: Option<NonZeroU32>,
+    /// Refuse (400 naming the limit) a request whose max_tokens exceeds
+    /// --max-tokens-cap or what the context window has left, instead of
+    /// clamping it.
+    #[arg(long, env = "SEMANTIC_STRICT_MAX_TOKENS")]
+    pub strict_max_tokens: bool,
+}
+
+impl MaxTokensOptions {
+    pub fn policy(&self) -> anyhow::Result<MaxTokensPolicy> {
+        let cap = self.max_tokens_cap.map(NonZeroU32::get);
+        let default = match (self.default_max_tokens.map(NonZeroU32::get), cap) {
+            (Some(default), Some(cap)) if default > cap => {
+                bail!("--default-max-tokens {default} is more than --max-tokens-cap {cap}")
+            }
+            (Some(default), _) => default,
+            (None, cap) => DEFAULT_MAX_TOKENS.min(cap.unwrap_or(u32::MAX)),
+        };
+        Ok(MaxTokensPolicy {
+            default,
+            cap,
+            strict: self.strict_max_tokens,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(default: Option<u32>, cap: Option<u32>) -> MaxTokensOptions {
+        MaxTokensOptions {
+            default_max_tokens: default.and_then(NonZeroU32::new),
+            max_tokens_cap: cap.and_then(NonZeroU32::new),
+            strict_max_tokens: false,
+        }
+    }
+
+    #[test]
+    fn the_default_follows_a_lower_cap_and_may_not_exceed_a_set_one() {
+        assert_eq!(options(None, None).policy().unwrap().default, 4096);
+        assert_eq!(options(None, Some(100)).policy().unwrap().default, 100);
+        assert_eq!(options(Some(8), Some(100)).policy().unwrap().default, 8);
+        let err = options(Some(200), Some(100)).policy().unwrap_err();
+        assert!(err.to_string().contains("--max-tokens-cap"), "{err}");
     }
 }

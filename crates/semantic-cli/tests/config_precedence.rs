@@ -117,3 +117,51 @@ fn the_shipped_deploy_config_is_accepted() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(line(&stdout, "kv-type"), "kv-type = \"q8_0\"  # file");
 }
+
+#[test]
+fn max_tokens_settings_are_read_from_file_env_and_flag_and_checked() {
+    let out = config(
+        "default_max_tokens = 512\nstrict_max_tokens = true\n",
+        &["--max-tokens-cap", "2048"],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        line(&stdout, "default-max-tokens"),
+        "default-max-tokens = 512  # file"
+    );
+    assert_eq!(
+        line(&stdout, "max-tokens-cap"),
+        "max-tokens-cap = 2048  # flag"
+    );
+    assert_eq!(
+        line(&stdout, "strict-max-tokens"),
+        "strict-max-tokens = true  # file"
+    );
+
+    let out = config("", &[], &[("SEMANTIC_DEFAULT_MAX_TOKENS", "64")]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        line(&stdout, "default-max-tokens"),
+        "default-max-tokens = 64  # env"
+    );
+
+    // A default above the cap could never be applied as set.
+    let out = config(
+        "default_max_tokens = 4096\nmax_tokens_cap = 100\n",
+        &[],
+        &[],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--max-tokens-cap"), "{err}");
+    let out = config("max_tokens_cap = 0\n", &[], &[]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("max_tokens_cap"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

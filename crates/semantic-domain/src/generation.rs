@@ -53,6 +53,9 @@ pub enum CacheSource {
 }
 
 impl CacheSource {
+    /// Every source, e.g. to give each its metric series from start-up.
+    pub const ALL: [Self; 5] = [Self::Cold, Self::Hot, Self::Warm, Self::Disk, Self::Shared];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Cold => "cold",

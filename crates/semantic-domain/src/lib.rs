@@ -1,9 +1,10 @@
 //! The domain model of `semantic`.
 //!
 //! Pure types and rules shared by every adapter: agent ids, token sequences,
-//! sampling parameters, generation events, stop-string matching, streaming
-//! UTF-8 decoding, KV block accounting, chat-template rendering, and tool
-//! use (tool prompts, output grammars, tool-call parsing).
+//! sampling parameters and the `max_tokens` rule, generation events,
+//! stop-string matching, streaming UTF-8 decoding, KV block accounting,
+//! chat-template rendering, and tool use (tool prompts, output grammars,
+//! tool-call parsing).
 //! This crate performs no I/O, spawns no threads and knows nothing of
 //! llama.cpp, tokio or HTTP; adapters depend on it, never the reverse.
 
@@ -15,6 +16,7 @@ pub mod grammar;
 pub mod ids;
 pub mod kv_state;
 pub mod kv_type;
+pub mod max_tokens;
 pub mod persistence;
 pub mod sampling;
 pub mod stop;
@@ -27,5 +29,6 @@ pub use grammar::Grammar;
 pub use ids::{AgentId, InvalidAgentId, RequestId};
 pub use kv_state::KvState;
 pub use kv_type::{KvGeometry, KvType};
+pub use max_tokens::{MaxTokensPolicy, MaxTokensRefused, MaxTokensSource, ResolvedMaxTokens};
 pub use sampling::{InvalidSampling, SamplingParams};
 pub use tokens::TokenId;

@@ -22,7 +22,9 @@ pub struct SamplingParams {
     /// Fixed seed: the same seed, prompt and parameters give the same output.
     /// `None` draws a fresh seed per request.
     pub seed: Option<u64>,
-    /// Most tokens to generate. `None` means "until the context is full".
+    /// Most tokens to generate, as asked. `None`: the request named no
+    /// limit; the engine's submit replaces it by the effective limit
+    /// ([`crate::MaxTokensPolicy::resolve`]) before it is scheduled.
     pub max_tokens: Option<u32>,
     /// Generation stops before the first occurrence of any of these strings;
     /// the stop string itself is not returned.

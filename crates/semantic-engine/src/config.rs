@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use semantic_domain::{KvGeometry, KvType};
+use semantic_domain::{KvGeometry, KvType, MaxTokensPolicy};
 
 /// How the engine loads its model and schedules work.
 #[derive(Clone, Debug)]
@@ -29,6 +29,10 @@ pub struct EngineConfig {
     pub kv_budget_bytes: Option<u64>,
     /// RAM for agents' states evicted from the context (the warm tier).
     pub warm_budget_bytes: u64,
+    /// Each request's effective `max_tokens`: the default when it names
+    /// none, the cap, and whether asking beyond a limit is refused or
+    /// clamped (applied at submit, see [`MaxTokensPolicy::resolve`]).
+    pub max_tokens: MaxTokensPolicy,
     /// Test hook, never set by the binary: admission finds no room, as a
     /// livelocked scheduler would, so the stuck-engine probe can be proven.
     pub stall_admission_for_tests: bool,
@@ -47,6 +51,7 @@ impl EngineConfig {
             kv_type: KvType::F16,
             kv_budget_bytes: None,
             warm_budget_bytes: 1 << 30,
+            max_tokens: MaxTokensPolicy::default(),
             stall_admission_for_tests: false,
         }
     }
@@ -73,6 +78,9 @@ impl EngineConfig {
         }
         if self.threads == Some(0) {
             return bad("threads", "must be at least 1".into());
+        }
+        if let Err(reason) = self.max_tokens.validate() {
+            return bad("max_tokens", reason.into());
         }
         Ok(())
     }

@@ -247,8 +247,8 @@ impl EngineHandle {
 
     /// Validate a request and queue it. Events arrive on the returned stream;
     /// dropping the stream cancels the request.
-    pub fn submit(&self, request: GenerateRequest) -> Result<GenerationStream, EngineError> {
-        self.validate(&request)?;
+    pub fn submit(&self, mut request: GenerateRequest) -> Result<GenerationStream, EngineError> {
+        request.sampling.max_tokens = Some(self.validate(&request)?);
         if !self.shared.accepting.load(Ordering::SeqCst) {
             return Err(EngineError::ShuttingDown);
         }
@@ -297,7 +297,8 @@ impl EngineHandle {
         self.shared.gate.idle().await;
     }
 
-    fn validate(&self, request: &GenerateRequest) -> Result<(), EngineError> {
+    /// Check a request; returns its effective `max_tokens`.
+    fn validate(&self, request: &GenerateRequest) -> Result<u32, EngineError> {
         let prompt = request.prompt.len() as u32;
         let window = self.context_window();
         if prompt == 0 {
@@ -314,19 +315,44 @@ impl EngineHandle {
         if let Some(grammar) = &request.sampling.grammar {
             crate::grammar::check(&self.shared.model, grammar)?;
         }
-        let available = window - prompt;
-        if let Some(requested) = request.sampling.max_tokens.filter(|&m| m > available) {
-            return Err(EngineError::MaxTokensTooLarge {
-                requested,
-                available,
-                prompt,
-            });
-        }
         let vocab = self.shared.model.vocab_size() as i32;
         if let Some(&bad) = request.prompt.iter().find(|&&t| t < 0 || t >= vocab) {
             return Err(EngineError::InvalidToken(bad));
         }
-        Ok(())
+        self.max_tokens(request.sampling.max_tokens, window - prompt)
+    }
+
+    /// The `max_tokens` rule (default, cap, room left, strict) runs here and
+    /// only here: submit is the one place that knows both the context window
+    /// and the prompt's token count, and every caller passes it (both API
+    /// families, `generate`, the benchmarks), so none can skip or vary it.
+    fn max_tokens(&self, requested: Option<u32>, room: u32) -> Result<u32, EngineError> {
+        use semantic_domain::{MaxTokensRefused, MaxTokensSource};
+        let policy = &self.shared.config.max_tokens;
+        let resolved = policy
+            .resolve(requested, room)
+            .map_err(|refused| match refused {
+                MaxTokensRefused::OverCap { requested, cap } => {
+                    EngineError::MaxTokensOverCap { requested, cap }
+                }
+                MaxTokensRefused::OverRoom { requested, room } => EngineError::MaxTokensTooLarge {
+                    requested,
+                    available: room,
+                    prompt: self.context_window() - room,
+                },
+            })?;
+        if matches!(
+            resolved.source,
+            MaxTokensSource::ClampedToCap | MaxTokensSource::ClampedToRoom
+        ) {
+            tracing::debug!(
+                requested,
+                max_tokens = resolved.max_tokens,
+                source = ?resolved.source,
+                "max_tokens clamped"
+            );
+        }
+        Ok(resolved.max_tokens)
     }
 
     /// Ask the engine thread for its current state.
@@ -485,6 +511,11 @@ fn engine_thread(
         .store(scheduler.pool().total_blocks(), Ordering::Relaxed);
     counters.heartbeat.beat();
     counters.progress.beat();
+    // Every engine series exists, at its start-up value, before `start`
+    // returns: a scrape of a fresh server sees zeros, not nothing.
+    telemetry::register();
+    let mut gauges = EngineGauges::new();
+    publish_gauges(&scheduler, &mut gauges, true);
     // Only now does `start` return: a started engine has its disk tier
     // indexed, so returning agents are found from the first request on.
     let _ = ready.send(Ok(()));
@@ -495,8 +526,6 @@ fn engine_thread(
         kv_type = %config.kv_type,
         "engine ready"
     );
-    telemetry::register();
-    let mut gauges = EngineGauges::new();
     'run: loop {
         counters.heartbeat.beat();
         publish_pool(&scheduler, counters);

@@ -27,12 +27,17 @@ pub enum EngineError {
         /// What sets the window: the KV pool or the model's training context.
         why: String,
     },
+    /// Under `--strict-max-tokens`: more than the window has left asked for
+    /// (otherwise clamped to it).
     #[error("max_tokens {requested} exceeds the {available} tokens left in the context window after the {prompt}-token prompt")]
     MaxTokensTooLarge {
         requested: u32,
         available: u32,
         prompt: u32,
     },
+    /// Under `--strict-max-tokens`: more than `--max-tokens-cap` asked for.
+    #[error("max_tokens {requested} exceeds this server's limit of {cap} tokens per request (--max-tokens-cap)")]
+    MaxTokensOverCap { requested: u32, cap: u32 },
     #[error("token id {0} is not in the model's vocabulary")]
     InvalidToken(i32),
     #[error(transparent)]

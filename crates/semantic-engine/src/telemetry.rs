@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use semantic_domain::block_pool::BlockPool;
 use semantic_domain::generation::Timings;
-use semantic_domain::Usage;
+use semantic_domain::{CacheSource, Usage};
 
 use crate::agent_cache::AgentCache;
 
@@ -33,7 +33,13 @@ pub fn queue_depth(depth: usize) {
     metrics::gauge!(QUEUE_DEPTH).set(depth as f64);
 }
 
-/// Series that alerts read with `rate()` exist from start-up, at 0.
+/// Every engine series exists from start-up, so `rate()`, dashboards and
+/// alerts see zeros on a fresh server, not nothing: counters at 0 for each
+/// of their label values, histograms with no observations (registering a
+/// histogram makes the Prometheus exporter render its buckets, `_sum` and
+/// `_count` at 0), the queue gauge at 0. The engine thread's first
+/// [`EngineGauges::publish`] sets the other gauges. Needs the recorder
+/// installed first, as `semantic serve` does.
 pub fn register() {
     let moves = [
         ("hot", "warm"),
@@ -46,6 +52,19 @@ pub fn register() {
         metrics::counter!(EVICTIONS, "from" => from, "to" => to).increment(0);
     }
     metrics::counter!(ADMISSION_NO_ROOM).increment(0);
+    metrics::counter!(PROMPT_TOKENS).increment(0);
+    metrics::counter!(GENERATION_TOKENS).increment(0);
+    for source in CacheSource::ALL {
+        let source = source.as_str();
+        // Registering is enough: the recorder keeps it; the handle is dropped.
+        let _ = metrics::histogram!(TIME_TO_FIRST_TOKEN, "cache_source" => source);
+        // Cold prompts reuse nothing, so have no cached-tokens series.
+        if source != CacheSource::Cold.as_str() {
+            metrics::counter!(PROMPT_TOKENS_CACHED, "source" => source).increment(0);
+        }
+    }
+    let _ = metrics::histogram!(INTER_TOKEN_LATENCY);
+    let _ = metrics::histogram!(BATCH_SIZE);
     queue_depth(0);
 }
 

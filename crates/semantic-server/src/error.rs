@@ -363,9 +363,17 @@ pub fn from_engine(err: EngineError, names: impl Into<ParamNames>) -> ApiError {
         EngineError::PromptTooLong { .. } => ApiError::invalid_request(message)
             .with_param("messages")
             .with_code("context_length_exceeded"),
-        EngineError::MaxTokensTooLarge { .. } => ApiError::invalid_request(message)
-            .with_param(names.max_tokens)
-            .with_code("context_length_exceeded"),
+        // The message names the field as the client sent it, like `param`.
+        EngineError::MaxTokensTooLarge { .. } => {
+            ApiError::invalid_request(message.replacen("max_tokens", names.max_tokens, 1))
+                .with_param(names.max_tokens)
+                .with_code("context_length_exceeded")
+        }
+        EngineError::MaxTokensOverCap { .. } => {
+            ApiError::invalid_request(message.replacen("max_tokens", names.max_tokens, 1))
+                .with_param(names.max_tokens)
+                .with_code("max_tokens_over_cap")
+        }
         EngineError::InvalidSampling(bad) => {
             ApiError::invalid_request(message).with_param(sampling_param(&bad, names))
         }
@@ -473,6 +481,37 @@ mod tests {
             ApiError::unsupported_media_type(None).class(),
             ErrorClass::InvalidRequest
         );
+    }
+
+    #[test]
+    fn max_tokens_refusals_name_the_field_the_client_sent() {
+        let over_cap = || EngineError::MaxTokensOverCap {
+            requested: 500,
+            cap: 100,
+        };
+        let e = from_engine(over_cap(), MaxTokensField::MaxCompletionTokens);
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.param.as_deref(), Some("max_completion_tokens"));
+        assert_eq!(e.code, Some("max_tokens_over_cap"));
+        assert!(
+            e.message.starts_with("max_completion_tokens 500 exceeds")
+                && e.message.contains("limit of 100")
+                && e.message.contains("--max-tokens-cap"),
+            "{}",
+            e.message
+        );
+        let e = from_engine(over_cap(), ParamNames::ANTHROPIC);
+        assert_eq!(e.param.as_deref(), Some("max_tokens"));
+        assert!(e.message.starts_with("max_tokens 500"), "{}", e.message);
+        let room = EngineError::MaxTokensTooLarge {
+            requested: 32_000,
+            available: 600,
+            prompt: 7592,
+        };
+        let e = from_engine(room, MaxTokensField::MaxTokens);
+        assert_eq!(e.param.as_deref(), Some("max_tokens"));
+        assert_eq!(e.code, Some("context_length_exceeded"));
+        assert!(e.message.contains("600 tokens left"), "{}", e.message);
     }
 
     #[test]

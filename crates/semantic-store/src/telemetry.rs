@@ -17,9 +17,13 @@ pub fn loaded(took: Duration) {
     metrics::histogram!(LOAD_DURATION).record(took.as_secs_f64());
 }
 
-/// The corrupt-file counter exists from start-up, at 0, for alerts.
+/// The store's series exist from start-up, for dashboards and alerts: the
+/// corrupt-file counter at 0, the two histograms with no observations
+/// (registered, so the Prometheus exporter renders them at 0).
 pub fn register() {
     metrics::counter!(CORRUPT).increment(0);
+    let _ = metrics::histogram!(PERSIST_DURATION);
+    let _ = metrics::histogram!(LOAD_DURATION);
 }
 
 /// One unusable file moved to quarantine.

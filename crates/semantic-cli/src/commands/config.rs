@@ -15,6 +15,7 @@ fn is_secret(id: &str) -> bool {
 pub fn run(args: ServeArgs, sources: &Sources) -> anyhow::Result<()> {
     // Fail like `serve` would on an invalid setting, naming it.
     args.engine.to_config()?;
+    args.max_tokens.policy()?;
     let Some(matches) = sources.matches.as_ref() else {
         anyhow::bail!("no settings were parsed");
     };

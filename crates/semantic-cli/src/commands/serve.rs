@@ -29,7 +29,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Settings first: a refused configuration should not cost a model load.
     let server_config = args.gateway.server_config(args.host, args.port)?;
     let cache_dir = cache_dir(&args)?;
-    let config = args.engine.to_config()?;
+    let mut config = args.engine.to_config()?;
+    config.max_tokens = args.max_tokens.policy()?;
     semantic_server::telemetry::prometheus::set_commit(env!("SEMANTIC_GIT_COMMIT"));
     // Before the engine starts, so its first values are recorded.
     semantic_server::telemetry::prometheus::install();

@@ -50,6 +50,9 @@ fn build() -> Option<PrometheusHandle> {
             return None;
         }
     };
+    // The server's own series exist from now on (the engine and the store
+    // register theirs when they start, after this).
+    super::http::register();
     let upkeep = handle.clone();
     let spawned = std::thread::Builder::new()
         .name("metrics-upkeep".into())

@@ -15,7 +15,7 @@ use anyhow::{bail, Context};
 use semantic_engine::corpus::Corpus;
 use serde_json::{json, Value};
 
-use super::spawned_server::{SpawnOptions, SpawnedServer};
+use super::bench_server::BenchServer;
 use crate::cli::BenchLoadArgs;
 use crate::openai_client::{ChatOutcome, OpenAiClient};
 
@@ -58,30 +58,13 @@ async fn run_async(args: BenchLoadArgs) -> anyhow::Result<()> {
         .prefix("semantic-bench-load-")
         .tempdir()
         .context("cannot create a temporary directory")?;
-    let (_server, client) = match &args.target.base_url {
-        Some(url) => (
-            None,
-            Arc::new(OpenAiClient::new(url, args.target.api_key.clone())?),
-        ),
-        None => {
-            let model = crate::model_path::resolve(args.target.model.as_deref())?;
-            let server = SpawnedServer::start(SpawnOptions {
-                model: std::fs::canonicalize(&model)
-                    .with_context(|| format!("cannot resolve {}", model.display()))?,
-                kv_type: args.target.kv_type,
-                work_dir: work_dir.path().to_owned(),
-                extra_args: Vec::new(),
-            })
-            .await?;
-            let client = Arc::new(OpenAiClient::new(server.client().base_url(), None)?);
-            (Some(server), client)
-        }
-    };
-    let model = match &args.target.served_model {
-        Some(name) => name.clone(),
-        None if args.target.base_url.is_some() => client.first_model().await?,
-        None => "default".to_owned(),
-    };
+    let server = BenchServer::open(&args.target, Vec::new(), None, work_dir.path()).await?;
+    // The agents' tasks share one client of their own.
+    let client = Arc::new(OpenAiClient::new(
+        server.client().base_url(),
+        args.target.api_key.clone(),
+    )?);
+    let model = server.served_model(&args.target).await?;
     let duration: Duration = args.duration.into();
     eprintln!(
         "{} agents for {:.0} s against {}",

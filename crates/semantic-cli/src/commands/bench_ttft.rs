@@ -21,7 +21,7 @@ use semantic_engine::corpus::Corpus;
 use semantic_engine::{LoadedModel, ModelInfo};
 use serde_json::{json, Value};
 
-use super::spawned_server::{SpawnOptions, SpawnedServer};
+use super::bench_server::BenchServer;
 use crate::cli::BenchTtftArgs;
 use crate::openai_client::{Eviction, OpenAiClient, StreamedTurn};
 
@@ -125,8 +125,8 @@ async fn run_async(args: BenchTtftArgs) -> anyhow::Result<()> {
         .prefix("semantic-bench-ttft-")
         .tempdir()
         .context("cannot create a temporary directory")?;
-    let mut target = Target::open(&args, model.as_ref(), work_dir.path()).await?;
-    let served = served_model(&args, target.client()).await?;
+    let mut target = BenchServer::open(&args.target, Vec::new(), None, work_dir.path()).await?;
+    let served = target.served_model(&args.target).await?;
     print_header(
         &args,
         &target,
@@ -140,7 +140,7 @@ async fn run_async(args: BenchTtftArgs) -> anyhow::Result<()> {
         nonce: nonce(),
     };
     let mut results = Results::default();
-    if let Target::External(_) = target {
+    if !target.is_spawned() {
         let why = "only a server this command spawns can be restarted".to_owned();
         results.not_measured.insert(State::Disk, why);
     }
@@ -169,14 +169,6 @@ fn local_model(args: &BenchTtftArgs) -> anyhow::Result<Option<LoadedModel>> {
     Ok(Some(model))
 }
 
-async fn served_model(args: &BenchTtftArgs, client: &OpenAiClient) -> anyhow::Result<String> {
-    match (&args.target.served_model, &args.target.base_url) {
-        (Some(name), _) => Ok(name.clone()),
-        (None, None) => Ok("default".to_owned()),
-        (None, Some(_)) => client.first_model().await,
-    }
-}
-
 /// Distinguishes this invocation's agents from earlier ones on a server
 /// that outlives the benchmark.
 fn nonce() -> String {
@@ -184,53 +176,6 @@ fn nonce() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!("{:x}", nanos & 0xffff_ffff_ffff)
-}
-
-/// The server under test: one we spawned (and can restart) or a foreign one.
-enum Target {
-    Spawned(SpawnedServer),
-    External(OpenAiClient),
-}
-
-impl Target {
-    async fn open(
-        args: &BenchTtftArgs,
-        model: Option<&LoadedModel>,
-        work_dir: &std::path::Path,
-    ) -> anyhow::Result<Self> {
-        if let Some(url) = &args.target.base_url {
-            return Ok(Self::External(OpenAiClient::new(
-                url,
-                args.target.api_key.clone(),
-            )?));
-        }
-        let model = model.context("a spawned server needs a model (--model)")?;
-        let path = std::fs::canonicalize(&model.info().path)
-            .with_context(|| format!("cannot resolve {}", model.info().path.display()))?;
-        eprintln!("starting `semantic serve` with {}", path.display());
-        let server = SpawnedServer::start(SpawnOptions {
-            model: path,
-            kv_type: args.target.kv_type,
-            work_dir: work_dir.to_owned(),
-            extra_args: Vec::new(),
-        })
-        .await?;
-        Ok(Self::Spawned(server))
-    }
-
-    fn client(&self) -> &OpenAiClient {
-        match self {
-            Self::Spawned(server) => server.client(),
-            Self::External(client) => client,
-        }
-    }
-
-    async fn stop(&mut self) -> anyhow::Result<()> {
-        match self {
-            Self::Spawned(server) => server.stop().await,
-            Self::External(_) => Ok(()),
-        }
-    }
 }
 
 /// Corpus text cut to a number of tokens, from a given starting point.
@@ -478,12 +423,12 @@ async fn measure_warm(
 /// Restart the spawned server (it persists agents on SIGTERM), then time
 /// each history's next turn: nothing of them is left in the engine or RAM.
 async fn measure_disk(
-    target: &mut Target,
+    target: &mut BenchServer,
     plan: &Plan<'_>,
     histories: &[History],
     results: &mut Results,
 ) -> anyhow::Result<()> {
-    let Target::Spawned(server) = target else {
+    let BenchServer::Spawned(server) = target else {
         return Ok(());
     };
     if histories.is_empty() {
@@ -499,13 +444,18 @@ async fn measure_disk(
     Ok(())
 }
 
-fn print_header(args: &BenchTtftArgs, target: &Target, model: Option<&ModelInfo>, served: &str) {
+fn print_header(
+    args: &BenchTtftArgs,
+    target: &BenchServer,
+    model: Option<&ModelInfo>,
+    served: &str,
+) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("## semantic bench ttft\n");
     println!("machine: {} ({cores} cores)", super::bench::cpu_model());
     let local = model.map(|info| info.path.display().to_string());
     match target {
-        Target::Spawned(server) => {
+        BenchServer::Spawned(server) => {
             println!("model:   {}", local.unwrap_or_default());
             println!("kv type: {}", args.target.kv_type);
             println!(
@@ -513,7 +463,7 @@ fn print_header(args: &BenchTtftArgs, target: &Target, model: Option<&ModelInfo>
                 server.client().base_url()
             );
         }
-        Target::External(client) => {
+        BenchServer::External { client, .. } => {
             let cut = local.map_or_else(
                 || format!("about {CHARS_PER_TOKEN} characters per token (no local --model)"),
                 |path| format!("the tokenizer of {path}"),

@@ -18,6 +18,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -32,35 +33,47 @@ pub async fn live(State(lifecycle): State<Arc<Lifecycle>>) -> Response {
     let Some(state) = lifecycle.state() else {
         return answer(true, json!({"status": "ok", "phase": "starting"}));
     };
-    let engine = &state.engine;
-    let age = engine.heartbeat_age();
-    let waiting_without_progress = engine.stalled_for();
-    let status = stall_status(&state.engine, lifecycle.probes.engine_stall);
+    let stall = StallReading::of(&state.engine);
+    let status = stall.status(lifecycle.probes.engine_stall);
     answer(
         status == "ok",
         json!({
             "status": status,
             "phase": lifecycle.phase().as_str(),
-            "engine_heartbeat_age_seconds": age.as_secs_f64(),
+            "engine_heartbeat_age_seconds": stall.heartbeat_age.as_secs_f64(),
             "engine_waiting_without_progress_seconds":
-                waiting_without_progress.map(|d| d.as_secs_f64()),
+                stall.waiting_without_progress.map(|d| d.as_secs_f64()),
             "engine_stall_threshold_seconds": lifecycle.probes.engine_stall.as_secs_f64(),
         }),
     )
 }
 
-/// `ok`, `engine_stalled` (the thread stopped beating) or
-/// `engine_no_progress` (requests wait and nothing moves).
-fn stall_status(
-    engine: &semantic_engine::EngineHandle,
-    limit: std::time::Duration,
-) -> &'static str {
-    if engine.heartbeat_age() > limit {
-        "engine_stalled"
-    } else if engine.stalled_for().is_some_and(|d| d > limit) {
-        "engine_no_progress"
-    } else {
-        "ok"
+/// The engine's two stall signals, read once so that the verdict and the
+/// figures reported with it agree.
+struct StallReading {
+    heartbeat_age: Duration,
+    /// How long requests have waited with nothing moving (None: none wait).
+    waiting_without_progress: Option<Duration>,
+}
+
+impl StallReading {
+    fn of(engine: &semantic_engine::EngineHandle) -> Self {
+        Self {
+            heartbeat_age: engine.heartbeat_age(),
+            waiting_without_progress: engine.stalled_for(),
+        }
+    }
+
+    /// `ok`, `engine_stalled` (the thread stopped beating) or
+    /// `engine_no_progress` (requests wait and nothing moves).
+    fn status(&self, limit: Duration) -> &'static str {
+        if self.heartbeat_age > limit {
+            "engine_stalled"
+        } else if self.waiting_without_progress.is_some_and(|d| d > limit) {
+            "engine_no_progress"
+        } else {
+            "ok"
+        }
     }
 }
 
@@ -89,7 +102,7 @@ pub async fn ready(State(lifecycle): State<Arc<Lifecycle>>) -> Response {
         if queued >= capacity {
             failing.push("queue_full");
         }
-        let stall = stall_status(&state.engine, lifecycle.probes.engine_stall);
+        let stall = StallReading::of(&state.engine).status(lifecycle.probes.engine_stall);
         if stall != "ok" {
             failing.push(stall);
         }

@@ -129,6 +129,11 @@ impl<B: ComputeBackend> Scheduler<B> {
         true
     }
 
+    /// Some waiting request is of `agent`.
+    pub(super) fn is_waited_for(&self, agent: &AgentId) -> bool {
+        self.waiting.iter().any(|s| s.agent.as_ref() == Some(agent))
+    }
+
     /// The agent of the request at the head of the queue: what the current
     /// admission needs, so no eviction may choose its state.
     pub(super) fn head_agent(&self) -> Option<AgentId> {
@@ -206,11 +211,7 @@ impl<B: ComputeBackend> Scheduler<B> {
     /// Unpin the staged states of agents no waiting request needs.
     pub(super) fn unstage_unneeded(&mut self) {
         for agent in self.agents.staged() {
-            if !self
-                .waiting
-                .iter()
-                .any(|s| s.agent.as_ref() == Some(&agent))
-            {
+            if !self.is_waited_for(&agent) {
                 self.unstage(&agent);
             }
         }
@@ -340,11 +341,7 @@ impl<B: ComputeBackend> Scheduler<B> {
                 );
                 // Staged for the request that asked for it; if that one went
                 // away meanwhile, the state is just another warm one.
-                if !self
-                    .waiting
-                    .iter()
-                    .any(|s| s.agent.as_ref() == Some(&agent))
-                {
+                if !self.is_waited_for(&agent) {
                     self.unstage(&agent);
                 }
             }

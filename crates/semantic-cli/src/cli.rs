@@ -279,6 +279,11 @@ pub struct CacheArgs {
     /// Where agents' KV caches are persisted (default: the user's data directory, as for `serve`).
     #[arg(long, global = true, env = "SEMANTIC_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Only this tenant's agents (default: every tenant's). A key without
+    /// `tenant=` in the key file is tenant `key-<16 hex digits>`; a server
+    /// without keys, and files written before tenants, use `default`.
+    #[arg(long, global = true)]
+    pub tenant: Option<String>,
     #[command(subcommand)]
     pub command: CacheCommand,
 }

@@ -41,6 +41,13 @@ pub struct EngineOptions {
     /// CPU threads for llama.cpp (default: all cores).
     #[arg(long, env = "SEMANTIC_THREADS")]
     pub threads: Option<u32>,
+    /// Let a request reuse a common prefix (e.g. a system prompt) of any
+    /// tenant's cached sequence, not only its own tenant's. Only for one
+    /// trusted deployment: how much of a prompt is reused (`cached_tokens`,
+    /// the first-token time) tells one tenant how much of its guess equals
+    /// another tenant's context.
+    #[arg(long, env = "SEMANTIC_SHARE_PREFIXES_ACROSS_TENANTS")]
+    pub share_prefixes_across_tenants: bool,
 }
 
 impl EngineOptions {
@@ -55,6 +62,7 @@ impl EngineOptions {
         config.threads = self.threads;
         config.kv_budget_bytes = self.kv_budget.map(|b| b.0);
         config.warm_budget_bytes = self.warm_budget.0;
+        config.share_prefixes_across_tenants = self.share_prefixes_across_tenants;
         config.validate()?;
         Ok(config)
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
+use semantic_server::auth::ApiKey;
 use semantic_server::{AuthConfig, RateLimitConfig, RequestLimits, ServerConfig};
 
 use crate::byte_size::ByteSize;
@@ -24,7 +25,9 @@ pub struct GatewayOptions {
         hide_env_values = true
     )]
     pub api_keys: Vec<String>,
-    /// A file of API keys, one per line (`#` starts a comment line).
+    /// A file of API keys, one per line: `KEY`, a tenant of its own, or
+    /// `KEY tenant=NAME`, keys of one tenant sharing its agents (`#` starts
+    /// a comment line). Each key given by --api-key is a tenant of its own.
     #[arg(long, env = "SEMANTIC_API_KEY_FILE")]
     pub api_key_file: Option<PathBuf>,
     /// The key for `/admin/*` (separate from API keys). Without it, admin
@@ -93,12 +96,17 @@ impl GatewayOptions {
     }
 
     /// --api-key values plus the key file's lines.
-    fn all_api_keys(&self) -> anyhow::Result<Vec<String>> {
-        let mut keys = self.api_keys.clone();
+    fn all_api_keys(&self) -> anyhow::Result<Vec<ApiKey>> {
+        let mut keys: Vec<ApiKey> = self
+            .api_keys
+            .iter()
+            .map(|k| ApiKey::from(k.as_str()))
+            .collect();
         if let Some(path) = &self.api_key_file {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read --api-key-file {}", path.display()))?;
-            let from_file = semantic_server::auth::parse_key_file(&text);
+            let from_file = semantic_server::auth::parse_key_file(&text)
+                .with_context(|| format!("invalid --api-key-file {}", path.display()))?;
             if from_file.is_empty() {
                 bail!("--api-key-file {} holds no key", path.display());
             }

@@ -27,6 +27,17 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn save(root: &Path, fingerprint: &str, agent: &str, tokens: usize, age_ms: u64) -> PathBuf {
+    save_for(root, fingerprint, "default", agent, tokens, age_ms)
+}
+
+fn save_for(
+    root: &Path,
+    fingerprint: &str,
+    tenant: &str,
+    agent: &str,
+    tokens: usize,
+    age_ms: u64,
+) -> PathBuf {
     let store = DiskStore::open(root, fingerprint).unwrap();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -35,7 +46,10 @@ fn save(root: &Path, fingerprint: &str, agent: &str, tokens: usize, age_ms: u64)
     let kv_state: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
     let record = AgentRecord {
         meta: AgentRecordMeta {
-            agent: AgentId::parse(agent).unwrap(),
+            agent: semantic_domain::AgentKey::new(
+                semantic_domain::TenantId::parse_any(tenant).unwrap(),
+                AgentId::parse(agent).unwrap(),
+            ),
             model_fingerprint: fingerprint.into(),
             engine_build: "b4242".into(),
             kv_type: KvType::Q8_0,
@@ -67,10 +81,11 @@ fn ls_inspect_verify_and_rm_work_on_the_cache_dir() {
     let stdout = text(&out.stdout);
     let rows: Vec<&str> = stdout.lines().skip(1).collect();
     assert_eq!(rows.len(), 3, "{stdout}");
-    assert!(rows[0].starts_with("alpha") && rows[0].contains("bbbbbbbbbbbbbbbb"));
-    assert!(rows[1].starts_with("alpha") && rows[1].contains("aaaaaaaaaaaaaaaa"));
+    let starts = |row: &str, agent: &str| row.starts_with(&format!("{:<24} {agent} ", "default"));
+    assert!(starts(rows[0], "alpha") && rows[0].contains("bbbbbbbbbbbbbbbb"));
+    assert!(starts(rows[1], "alpha") && rows[1].contains("aaaaaaaaaaaaaaaa"));
     assert!(
-        rows[2].starts_with("beta") && rows[2].contains("2h ago"),
+        starts(rows[2], "beta") && rows[2].contains("2h ago"),
         "{stdout}"
     );
     assert!(rows.iter().all(|r| r.contains(" disk ")), "{stdout}");
@@ -81,8 +96,9 @@ fn ls_inspect_verify_and_rm_work_on_the_cache_dir() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     for needle in [
-        "models/aaaaaaaaaaaaaaaa/agents/alpha.safetensors",
-        "models/bbbbbbbbbbbbbbbb/agents/alpha.safetensors",
+        "models/aaaaaaaaaaaaaaaa/tenants/default/agents/alpha.safetensors",
+        "models/bbbbbbbbbbbbbbbb/tenants/default/agents/alpha.safetensors",
+        "tenant:            default",
         MODEL_A,
         MODEL_B,
         "semantic-agent-kv v1",
@@ -140,4 +156,45 @@ fn ls_inspect_verify_and_rm_work_on_the_cache_dir() {
     let out = cache(root, &["ls"]);
     assert!(out.status.success());
     assert!(text(&out.stderr).contains("no cached agents"));
+}
+
+#[test]
+fn every_command_can_be_narrowed_to_one_tenant() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let root = dir.path();
+    save_for(root, MODEL_A, "team-a", "planner", 10, 1_000);
+    save_for(root, MODEL_A, "team-b", "planner", 20, 2_000);
+
+    let out = cache(root, &["ls"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().skip(1).count(), 2, "{stdout}");
+    let out = cache(root, &["ls", "--tenant", "team-b"]);
+    let stdout = text(&out.stdout);
+    let rows: Vec<&str> = stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{stdout}");
+    assert!(
+        rows[0].starts_with("team-b") && rows[0].contains(" 20 "),
+        "{stdout}"
+    );
+
+    let out = cache(root, &["inspect", "planner", "--tenant", "team-a"]);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("tenant:            team-a"), "{stdout}");
+    assert!(!stdout.contains("team-b"), "{stdout}");
+    let out = cache(root, &["verify", "--tenant", "team-a"]);
+    assert_eq!(text(&out.stdout).matches("OK ").count(), 1);
+
+    let out = cache(root, &["rm", "planner", "--tenant", "team-a"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = cache(root, &["rm", "planner", "--tenant", "team-a"]);
+    assert!(
+        text(&out.stderr).contains("for tenant team-a"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = cache(root, &["ls"]);
+    assert!(text(&out.stdout).contains("team-b"));
+    let bad = cache(root, &["ls", "--tenant", "../x"]);
+    assert!(!bad.status.success());
+    assert!(text(&bad.stderr).contains("invalid --tenant"));
 }

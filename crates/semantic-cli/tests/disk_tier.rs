@@ -48,11 +48,11 @@ fn prompt(engine: &EngineHandle, i: usize) -> Vec<TokenId> {
 }
 
 async fn turn(engine: &EngineHandle, prompt: &[TokenId], agent: &str) -> Completion {
-    let request = GenerateRequest {
-        prompt: prompt.to_vec(),
-        sampling: SamplingParams::greedy(16),
-        agent: Some(AgentId::parse(agent).unwrap()),
-    };
+    let request = GenerateRequest::new(
+        prompt.to_vec(),
+        SamplingParams::greedy(16),
+        Some(AgentId::parse(agent).unwrap()),
+    );
     engine.submit(request).unwrap().collect().await.unwrap()
 }
 
@@ -134,7 +134,11 @@ async fn bad_files_are_quarantined_and_requests_still_succeed() {
     }
     let paths: Vec<PathBuf> = names
         .iter()
-        .map(|n| persistence.store().path_for(&AgentId::parse(n).unwrap()))
+        .map(|n| {
+            persistence
+                .store()
+                .path_for(&semantic_domain::AgentKey::open(AgentId::parse(n).unwrap()))
+        })
         .collect();
     shutdown(engine).await;
     drop(persistence);

@@ -55,3 +55,23 @@ fn with_a_key_a_non_loopback_host_passes_the_check() {
     assert!(!stderr.contains("--allow-unauthenticated"), "{stderr}");
     assert!(stderr.contains("model"), "{stderr}");
 }
+
+#[test]
+fn a_key_file_with_a_bad_tenant_line_is_refused_naming_the_line_not_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.txt");
+    std::fs::write(&keys, "# team a\nsk-good tenant=team-a\nsk-secret team-b\n").unwrap();
+    let out = serve(&["--api-key-file", keys.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line 3"), "{stderr}");
+    assert!(stderr.contains("tenant=NAME"), "{stderr}");
+    assert!(!stderr.contains("sk-secret"), "the key leaked: {stderr}");
+
+    // Grouped keys are accepted: the start-up gets as far as the model.
+    std::fs::write(&keys, "sk-a tenant=team-a\nsk-b tenant=team-a\nsk-c\n").unwrap();
+    let out = serve(&["--api-key-file", keys.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("model"), "{stderr}");
+    assert!(!stderr.contains("api-key-file"), "{stderr}");
+}

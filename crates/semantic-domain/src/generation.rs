@@ -1,14 +1,35 @@
 //! What a caller asks the engine for, and what streams back.
 
-use crate::{AgentId, SamplingParams, TokenId};
+use crate::{AgentId, AgentKey, SamplingParams, TenantId, TokenId};
 
-/// One generation: a tokenized prompt, how to sample, and (optionally) the
-/// agent whose KV cache it extends.
+/// One generation: a tokenized prompt, how to sample, the tenant it runs
+/// for and (optionally) the agent of that tenant whose KV cache it extends.
 #[derive(Clone, Debug)]
 pub struct GenerateRequest {
     pub prompt: Vec<TokenId>,
     pub sampling: SamplingParams,
+    /// Whose caches the request may see: its own agent's, and shared
+    /// prefixes of this tenant only.
+    pub tenant: TenantId,
     pub agent: Option<AgentId>,
+}
+
+impl GenerateRequest {
+    /// A request of the open tenant (a server without keys, tests).
+    pub fn new(prompt: Vec<TokenId>, sampling: SamplingParams, agent: Option<AgentId>) -> Self {
+        Self {
+            prompt,
+            sampling,
+            tenant: TenantId::open(),
+            agent,
+        }
+    }
+
+    /// The full key of the request's agent, if it names one.
+    pub fn agent_key(&self) -> Option<AgentKey> {
+        let agent = self.agent.clone()?;
+        Some(AgentKey::new(self.tenant.clone(), agent))
+    }
 }
 
 /// Why a generation ended.

@@ -1,6 +1,6 @@
 //! The domain model of `semantic`.
 //!
-//! Pure types and rules shared by every adapter: agent ids, token sequences,
+//! Pure types and rules shared by every adapter: agent ids and tenants, token sequences,
 //! sampling parameters and the `max_tokens` rule, generation events,
 //! stop-string matching, streaming UTF-8 decoding, KV block accounting,
 //! chat-template rendering, and tool use (tool prompts, output grammars,
@@ -20,6 +20,7 @@ pub mod max_tokens;
 pub mod persistence;
 pub mod sampling;
 pub mod stop;
+pub mod tenant;
 pub mod tokens;
 pub mod tools;
 pub mod utf8_stream;
@@ -31,4 +32,5 @@ pub use kv_state::KvState;
 pub use kv_type::{KvGeometry, KvType};
 pub use max_tokens::{MaxTokensPolicy, MaxTokensRefused, MaxTokensSource, ResolvedMaxTokens};
 pub use sampling::{InvalidSampling, SamplingParams};
+pub use tenant::{AgentKey, InvalidTenant, TenantId};
 pub use tokens::TokenId;

@@ -4,12 +4,12 @@
 //! The store adapter implements it; the engine calls `save` from its own
 //! thread (so `save` must only enqueue) and `load` from a loader thread.
 
-use crate::{AgentId, KvState, TokenId};
+use crate::{AgentKey, KvState, TokenId};
 
 /// One agent's KV state: the opaque engine blob and the tokens it holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentSnapshot {
-    pub agent: AgentId,
+    pub agent: AgentKey,
     /// Tokens whose KV the blob holds, from position 0.
     pub tokens: Vec<TokenId>,
     /// The engine's serialized per-sequence state.
@@ -35,7 +35,7 @@ pub enum LoadResult {
 /// An agent known to the durable store, from its file header alone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredAgent {
-    pub agent: AgentId,
+    pub agent: AgentKey,
     pub tokens: Vec<TokenId>,
     pub kv_bytes: u64,
     /// Milliseconds since the Unix epoch when it was written.
@@ -47,11 +47,11 @@ pub trait AgentPersistence: Send + Sync {
     /// Queue a snapshot for writing; must not block on I/O.
     fn save(&self, snapshot: AgentSnapshot);
     /// Read and verify an agent's snapshot (blocking I/O).
-    fn load(&self, agent: &AgentId) -> LoadResult;
-    /// Every agent on disk for this model, from headers only.
+    fn load(&self, agent: &AgentKey) -> LoadResult;
+    /// Every agent on disk for this model, of every tenant, from headers only.
     fn index(&self) -> Vec<StoredAgent>;
     /// Delete an agent's file; true if one existed.
-    fn remove(&self, agent: &AgentId) -> bool;
+    fn remove(&self, agent: &AgentKey) -> bool;
     /// Block until every queued save is on disk.
     fn flush(&self);
 }

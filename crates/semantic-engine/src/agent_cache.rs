@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use semantic_domain::{AgentId, KvState, TokenId};
+use semantic_domain::{AgentKey, KvState, TokenId};
 
 /// Where an agent's KV lives now.
 #[derive(Clone, Debug)]
@@ -60,7 +60,7 @@ pub struct AgentEntry {
 /// A public view of one agent, for listings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentInfo {
-    pub agent: AgentId,
+    pub agent: AgentKey,
     pub tier: &'static str,
     pub tokens: u32,
     pub state_bytes: u64,
@@ -69,7 +69,7 @@ pub struct AgentInfo {
 
 #[derive(Default)]
 pub struct AgentCache {
-    entries: HashMap<AgentId, AgentEntry>,
+    entries: HashMap<AgentKey, AgentEntry>,
     warm_bytes: u64,
     warm_budget: u64,
 }
@@ -82,7 +82,7 @@ impl AgentCache {
         }
     }
 
-    pub fn get(&self, agent: &AgentId) -> Option<&AgentEntry> {
+    pub fn get(&self, agent: &AgentKey) -> Option<&AgentEntry> {
         self.entries.get(agent)
     }
 
@@ -103,7 +103,7 @@ impl AgentCache {
     }
 
     /// Record (or replace) an agent's entry, keeping the warm byte count exact.
-    pub fn set(&mut self, agent: AgentId, entry: AgentEntry) {
+    pub fn set(&mut self, agent: AgentKey, entry: AgentEntry) {
         if let Tier::Warm { state, .. } = &entry.tier {
             self.warm_bytes += state.len() as u64;
         }
@@ -112,7 +112,7 @@ impl AgentCache {
         }
     }
 
-    pub fn remove(&mut self, agent: &AgentId) -> Option<AgentEntry> {
+    pub fn remove(&mut self, agent: &AgentKey) -> Option<AgentEntry> {
         let old = self.entries.remove(agent)?;
         self.forget_warm(&old);
         Some(old)
@@ -132,11 +132,11 @@ impl AgentCache {
     /// `entry`'s state (and every warm one) is already persisted.
     pub fn put_warm(
         &mut self,
-        agent: AgentId,
+        agent: AgentKey,
         mut entry: AgentEntry,
         has_disk: bool,
-        protect: Option<&AgentId>,
-    ) -> Vec<AgentId> {
+        protect: Option<&AgentKey>,
+    ) -> Vec<AgentKey> {
         let bytes = match &entry.tier {
             Tier::Warm { state, .. } | Tier::Staged { state } => state.len() as u64,
             _ => entry.state_bytes,
@@ -168,8 +168,8 @@ impl AgentCache {
     pub fn enforce_warm_budget(
         &mut self,
         has_disk: bool,
-        protect: Option<&AgentId>,
-    ) -> Vec<AgentId> {
+        protect: Option<&AgentKey>,
+    ) -> Vec<AgentKey> {
         let mut demoted = Vec::new();
         while self.warm_bytes > self.warm_budget {
             let oldest = self
@@ -194,7 +194,7 @@ impl AgentCache {
     }
 
     /// Agents whose state is staged for a waiting request.
-    pub fn staged(&self) -> Vec<AgentId> {
+    pub fn staged(&self) -> Vec<AgentKey> {
         self.entries
             .iter()
             .filter(|(_, e)| matches!(e.tier, Tier::Staged { .. }))
@@ -232,8 +232,8 @@ impl AgentCache {
 mod tests {
     use super::*;
 
-    fn agent(s: &str) -> AgentId {
-        AgentId::parse(s).unwrap()
+    fn agent(s: &str) -> AgentKey {
+        AgentKey::open(semantic_domain::AgentId::parse(s).unwrap())
     }
 
     fn warm(bytes: usize, age: u64) -> AgentEntry {

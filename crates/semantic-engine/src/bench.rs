@@ -141,11 +141,11 @@ fn row(name: String, engine: Vec<f64>, bare: Vec<f64>) -> BenchRow {
 /// less queueing).
 fn engine_prefill(engine: &EngineHandle, prompt: Vec<TokenId>) -> Result<f64, BenchError> {
     let n = prompt.len() as f64;
-    let mut stream = engine.submit(GenerateRequest {
+    let mut stream = engine.submit(GenerateRequest::new(
         prompt,
-        sampling: SamplingParams::greedy(1),
-        agent: None,
-    })?;
+        SamplingParams::greedy(1),
+        None,
+    ))?;
     loop {
         match stream.blocking_next() {
             Some(GenerationEvent::Finished { timings, .. }) => {
@@ -171,13 +171,7 @@ fn engine_decode(
     };
     let streams = prompts
         .iter()
-        .map(|p| {
-            engine.submit(GenerateRequest {
-                prompt: p.clone(),
-                sampling: sampling.clone(),
-                agent: None,
-            })
-        })
+        .map(|p| engine.submit(GenerateRequest::new(p.clone(), sampling.clone(), None)))
         .collect::<Result<Vec<_>, _>>()?;
     let readers: Vec<_> = streams
         .into_iter()

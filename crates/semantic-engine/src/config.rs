@@ -33,6 +33,9 @@ pub struct EngineConfig {
     /// none, the cap, and whether asking beyond a limit is refused or
     /// clamped (applied at submit, see [`MaxTokensPolicy::resolve`]).
     pub max_tokens: MaxTokensPolicy,
+    /// Let a request share a prefix with any tenant's parked sequence, not
+    /// only its own tenant's (see [`crate::PrefixSharing`]).
+    pub share_prefixes_across_tenants: bool,
     /// Test hook, never set by the binary: admission finds no room, as a
     /// livelocked scheduler would, so the stuck-engine probe can be proven.
     pub stall_admission_for_tests: bool,
@@ -52,6 +55,7 @@ impl EngineConfig {
             kv_budget_bytes: None,
             warm_budget_bytes: 1 << 30,
             max_tokens: MaxTokensPolicy::default(),
+            share_prefixes_across_tenants: false,
             stall_admission_for_tests: false,
         }
     }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use semantic_domain::block_pool::BlockPool;
 use semantic_domain::persistence::{AgentPersistence, LoadResult};
-use semantic_domain::{AgentId, GenerateRequest, RequestId};
+use semantic_domain::{AgentKey, GenerateRequest, RequestId};
 
 use crate::admission_gate::AdmissionGate;
 use crate::agent_cache::AgentInfo;
@@ -23,7 +23,7 @@ use tokio::sync::{mpsc as tokio_mpsc, oneshot};
 
 use crate::llama_compute::{ContextShape, LlamaCompute};
 use crate::model::LoadedModel;
-use crate::scheduler::{Scheduler, SchedulerLimits, StepReport};
+use crate::scheduler::{PrefixSharing, Scheduler, SchedulerLimits, StepReport};
 use crate::sequence::Sequence;
 use crate::stream::GenerationStream;
 use crate::telemetry::{self, EngineGauges, Heartbeat};
@@ -70,18 +70,18 @@ enum Command {
     Submit(Box<Sequence>),
     Snapshot(oneshot::Sender<EngineSnapshot>),
     Loaded {
-        agent: AgentId,
+        agent: AgentKey,
         result: LoadResult,
         secs: f64,
     },
     ListAgents(oneshot::Sender<Vec<AgentInfo>>),
     EvictAgent {
-        agent: AgentId,
+        agent: AgentKey,
         target: EvictTarget,
         reply: oneshot::Sender<bool>,
     },
     DeleteAgent {
-        agent: AgentId,
+        agent: AgentKey,
         keep_disk: bool,
         reply: oneshot::Sender<bool>,
     },
@@ -270,8 +270,9 @@ impl EngineHandle {
             }
             None => (None, None),
         };
+        let agent = request.agent_key();
         let mut seq = Sequence::new(id, request.prompt, request.sampling, window, tx)
-            .with_agent(request.agent);
+            .with_agent(request.tenant, agent);
         seq.persist_report = persist_report;
         if self.send(Command::Submit(Box::new(seq))).is_err() {
             self.shared.counters.queued.fetch_sub(1, Ordering::SeqCst);
@@ -372,7 +373,7 @@ impl EngineHandle {
     /// Move an idle agent's cache to RAM or disk; false if unknown or busy.
     pub async fn evict_agent(
         &self,
-        agent: AgentId,
+        agent: AgentKey,
         target: EvictTarget,
     ) -> Result<bool, EngineError> {
         let (reply, rx) = oneshot::channel();
@@ -385,7 +386,11 @@ impl EngineHandle {
     }
 
     /// Forget an idle agent's cache (in memory; on disk unless `keep_disk`).
-    pub async fn delete_agent(&self, agent: AgentId, keep_disk: bool) -> Result<bool, EngineError> {
+    pub async fn delete_agent(
+        &self,
+        agent: AgentKey,
+        keep_disk: bool,
+    ) -> Result<bool, EngineError> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::DeleteAgent {
             agent,
@@ -441,7 +446,7 @@ fn spawn_loader(
     persistence: Arc<dyn AgentPersistence>,
     commands: Sender<Command>,
 ) -> Option<Loader> {
-    let (tx, rx) = mpsc::channel::<AgentId>();
+    let (tx, rx) = mpsc::channel::<AgentKey>();
     let spawned = std::thread::Builder::new()
         .name("semantic-loader".into())
         .spawn(move || {
@@ -496,6 +501,11 @@ fn engine_thread(
     let mut scheduler = scheduler
         .with_tiers(config.warm_budget_bytes, tiers.persistence.clone(), loader)
         .stall_admission(config.stall_admission_for_tests)
+        .prefix_sharing(if config.share_prefixes_across_tenants {
+            PrefixSharing::AcrossTenants
+        } else {
+            PrefixSharing::WithinTenant
+        })
         .on_dequeue(Box::new(move || {
             let depth = queue.queued.fetch_sub(1, Ordering::SeqCst);
             telemetry::queue_depth(depth.saturating_sub(1));

@@ -28,5 +28,5 @@ pub use config::EngineConfig;
 pub use engine::{EngineHandle, EngineSnapshot};
 pub use error::EngineError;
 pub use model::{LoadedModel, ModelInfo};
-pub use scheduler::EvictTarget;
+pub use scheduler::{EvictTarget, PrefixSharing};
 pub use stream::{Completion, FinishHook, GenerationStream, PersistReport};

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use semantic_domain::block_pool::BlockPool;
 use semantic_domain::persistence::AgentPersistence;
-use semantic_domain::{AgentId, FinishReason};
+use semantic_domain::{AgentKey, FinishReason};
 
 use crate::agent_cache::AgentCache;
 use crate::backend::{BatchToken, ComputeBackend, SlotId};
@@ -31,13 +31,26 @@ pub use tiering::{EvictTarget, TierStats};
 
 /// Starts reading an agent's file off the engine thread; the result comes
 /// back through [`Scheduler::on_loaded`].
-pub type Loader = Box<dyn FnMut(AgentId) + Send>;
+pub type Loader = Box<dyn FnMut(AgentKey) + Send>;
 
 /// Scheduling limits.
 #[derive(Clone, Copy, Debug)]
 pub struct SchedulerLimits {
     pub step_token_budget: usize,
     pub max_sequences: usize,
+}
+
+/// Which parked sequences a new request may copy a common prefix from.
+///
+/// Across tenants, the reused length (`cached_tokens`, and the first-token
+/// time) would tell one tenant how many leading tokens of its guess equal
+/// another tenant's private context, so sharing stays within a tenant
+/// unless the operator opts in (one trusted deployment, one system prompt).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PrefixSharing {
+    #[default]
+    WithinTenant,
+    AcrossTenants,
 }
 
 /// What one step did, for metrics and benchmarks.
@@ -68,9 +81,10 @@ pub struct Scheduler<B: ComputeBackend> {
     costs: CostModel,
     stats: TierStats,
     /// Reads of an agent's file since it was last placed (tier thrash).
-    unplaced_loads: HashMap<AgentId, u32>,
+    unplaced_loads: HashMap<AgentKey, u32>,
     /// Test hook: admission never finds room (the stuck-engine probe test).
     stall_admission: bool,
+    sharing: PrefixSharing,
     batch: Vec<BatchToken>,
     /// Called the moment a request leaves the queue, before any of its
     /// tokens can reach the caller, so a queue-depth counter is never stale.
@@ -95,6 +109,7 @@ impl<B: ComputeBackend> Scheduler<B> {
             stats: TierStats::default(),
             unplaced_loads: HashMap::new(),
             stall_admission: false,
+            sharing: PrefixSharing::WithinTenant,
             batch: Vec::with_capacity(limits.step_token_budget),
             on_dequeue: None,
         }
@@ -160,6 +175,12 @@ impl<B: ComputeBackend> Scheduler<B> {
     #[cfg(test)]
     pub(crate) fn with_costs(mut self, costs: CostModel) -> Self {
         self.costs = costs;
+        self
+    }
+
+    /// Which parked sequences a request may share a prefix with.
+    pub fn prefix_sharing(mut self, sharing: PrefixSharing) -> Self {
+        self.sharing = sharing;
         self
     }
 

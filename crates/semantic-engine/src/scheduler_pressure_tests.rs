@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use semantic_domain::persistence::{AgentPersistence, AgentSnapshot, LoadResult, StoredAgent};
-use semantic_domain::{AgentId, CacheSource, Usage};
+use semantic_domain::{AgentId, AgentKey, CacheSource, TenantId, Usage};
 
 use super::*;
 use crate::agent_cache::Tier;
@@ -23,7 +23,7 @@ use crate::cost_model::CostModel;
 /// An in-memory disk tier.
 #[derive(Default)]
 struct FakeStore {
-    files: Mutex<HashMap<AgentId, AgentSnapshot>>,
+    files: Mutex<HashMap<AgentKey, AgentSnapshot>>,
 }
 
 impl AgentPersistence for FakeStore {
@@ -32,7 +32,7 @@ impl AgentPersistence for FakeStore {
             files.insert(snapshot.agent.clone(), snapshot);
         }
     }
-    fn load(&self, agent: &AgentId) -> LoadResult {
+    fn load(&self, agent: &AgentKey) -> LoadResult {
         let files = self.files.lock().expect("store lock");
         match files.get(agent) {
             Some(s) => LoadResult::Usable(AgentSnapshot {
@@ -46,7 +46,7 @@ impl AgentPersistence for FakeStore {
     fn index(&self) -> Vec<StoredAgent> {
         Vec::new()
     }
-    fn remove(&self, agent: &AgentId) -> bool {
+    fn remove(&self, agent: &AgentKey) -> bool {
         self.files
             .lock()
             .map(|mut f| f.remove(agent).is_some())
@@ -60,7 +60,7 @@ impl AgentPersistence for FakeStore {
 struct Harness {
     s: Sched,
     store: Arc<FakeStore>,
-    pending_loads: Arc<Mutex<VecDeque<AgentId>>>,
+    pending_loads: Arc<Mutex<VecDeque<AgentKey>>>,
 }
 
 /// The fake's states are 4 bytes per cell.
@@ -93,7 +93,7 @@ impl Harness {
 
     /// Hand the scheduler every read the loader was asked for.
     fn deliver_loads(&mut self) {
-        let agents: Vec<AgentId> = self
+        let agents: Vec<AgentKey> = self
             .pending_loads
             .lock()
             .map(|mut q| q.drain(..).collect())
@@ -139,8 +139,8 @@ impl Turn {
     }
 }
 
-fn agent_id(n: usize) -> AgentId {
-    AgentId::parse(&format!("agent-{n}")).expect("agent id")
+fn agent_id(n: usize) -> AgentKey {
+    AgentKey::open(AgentId::parse(&format!("agent-{n}")).expect("agent id"))
 }
 
 fn submit_turn(
@@ -153,7 +153,7 @@ fn submit_turn(
     let (tx, rx) = unbounded_channel();
     let sampling = SamplingParams::greedy(max_tokens);
     let seq = Sequence::new(RequestId(id), prompt.clone(), sampling, WINDOW, tx)
-        .with_agent(Some(agent_id(agent)));
+        .with_agent(TenantId::open(), Some(agent_id(agent)));
     h.s.enqueue(seq);
     Turn {
         agent,

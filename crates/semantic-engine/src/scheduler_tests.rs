@@ -1260,7 +1260,7 @@ mod persistence_settle {
     use std::sync::{Arc, Mutex};
 
     use semantic_domain::persistence::{AgentPersistence, AgentSnapshot, LoadResult, StoredAgent};
-    use semantic_domain::AgentId;
+    use semantic_domain::{AgentId, AgentKey, TenantId};
 
     use super::*;
     use crate::scheduler::tiering::SNAPSHOT_SETTLE;
@@ -1268,11 +1268,11 @@ mod persistence_settle {
     /// Records the agents whose snapshots the scheduler hands over.
     #[derive(Default)]
     struct Recording {
-        saved: Mutex<Vec<AgentId>>,
+        saved: Mutex<Vec<AgentKey>>,
     }
 
     impl Recording {
-        fn saved(&self) -> Vec<AgentId> {
+        fn saved(&self) -> Vec<AgentKey> {
             self.saved.lock().map(|s| s.clone()).unwrap_or_default()
         }
     }
@@ -1283,13 +1283,13 @@ mod persistence_settle {
                 saved.push(snapshot.agent);
             }
         }
-        fn load(&self, _agent: &AgentId) -> LoadResult {
+        fn load(&self, _agent: &AgentKey) -> LoadResult {
             LoadResult::Missing
         }
         fn index(&self) -> Vec<StoredAgent> {
             Vec::new()
         }
-        fn remove(&self, _agent: &AgentId) -> bool {
+        fn remove(&self, _agent: &AgentKey) -> bool {
             false
         }
         fn flush(&self) {}
@@ -1314,7 +1314,10 @@ mod persistence_settle {
             spec.window,
             tx,
         )
-        .with_agent(AgentId::parse("a").ok());
+        .with_agent(
+            TenantId::open(),
+            AgentId::parse("a").ok().map(AgentKey::open),
+        );
         s.enqueue(seq);
         for _ in 0..1_000 {
             if s.is_idle() {
@@ -1337,7 +1340,11 @@ mod persistence_settle {
         s.persist_one();
         assert_eq!(
             recording.saved(),
-            AgentId::parse("a").ok().into_iter().collect::<Vec<_>>()
+            AgentId::parse("a")
+                .ok()
+                .map(AgentKey::open)
+                .into_iter()
+                .collect::<Vec<_>>()
         );
         assert!(!s.has_unsaved());
     }
@@ -1353,5 +1360,78 @@ mod persistence_settle {
         s.persist_one();
         // Only the second turn's state is handed over: it holds the first.
         assert_eq!(recording.saved().len(), 1);
+    }
+}
+
+/// Cross-sequence prefix sharing is scoped by tenant (see `PrefixSharing`).
+mod tenants {
+    use super::*;
+    use crate::scheduler::PrefixSharing;
+    use semantic_domain::{AgentId, AgentKey, CacheSource, GenerationEvent, TenantId};
+
+    fn tenant(name: &str) -> TenantId {
+        TenantId::parse(name).expect("tenant")
+    }
+
+    /// Run a request of `tenant` (the first `len` tokens of one shared
+    /// conversation), as `agent` if given, to its end: where its reused KV
+    /// came from, and how much. An agent's cells stay parked when idle (an
+    /// anonymous request's are freed), so agents are the prefix sources.
+    fn run(
+        s: &mut Sched,
+        id: u64,
+        (tenant, agent): (TenantId, Option<&str>),
+        len: usize,
+    ) -> (CacheSource, u32) {
+        let spec = spec(id, len, 4);
+        let (tx, mut rx) = unbounded_channel();
+        let agent = agent.map(|a| AgentKey::new(tenant.clone(), AgentId::parse(a).expect("id")));
+        let seq = Sequence::new(
+            RequestId(id),
+            prompt(7, len),
+            spec.sampling,
+            spec.window,
+            tx,
+        )
+        .with_agent(tenant, agent);
+        s.enqueue(seq);
+        for _ in 0..1_000 {
+            if s.is_idle() {
+                break;
+            }
+            s.step();
+        }
+        while let Ok(event) = rx.try_recv() {
+            if let GenerationEvent::Finished { usage, .. } = event {
+                return (usage.cache_source, usage.cached_tokens);
+            }
+        }
+        panic!("request {id} did not finish");
+    }
+
+    #[test]
+    fn a_prefix_is_shared_within_its_tenant_only() {
+        let mut s = scheduler(64, 4, 64);
+        let a_planner = (tenant("a"), Some("planner"));
+        assert_eq!(run(&mut s, 1, a_planner, 100).0, CacheSource::Cold);
+        // Tenant b's prompts start with a's 100 tokens: nothing is reused,
+        // not even by b's agent of the same name.
+        assert_eq!(
+            run(&mut s, 2, (tenant("b"), None), 120),
+            (CacheSource::Cold, 0)
+        );
+        let b_planner = (tenant("b"), Some("planner"));
+        assert_eq!(run(&mut s, 3, b_planner, 130), (CacheSource::Cold, 0));
+        // Another request of tenant a reuses a's cells, not b's longer ones.
+        let a_other = (tenant("a"), None);
+        assert_eq!(run(&mut s, 4, a_other, 140), (CacheSource::Shared, 100));
+    }
+
+    #[test]
+    fn sharing_across_tenants_is_an_explicit_opt_in() {
+        let mut s = scheduler(64, 4, 64).prefix_sharing(PrefixSharing::AcrossTenants);
+        run(&mut s, 1, (tenant("a"), Some("planner")), 100);
+        let b = run(&mut s, 2, (tenant("b"), None), 120);
+        assert_eq!(b, (CacheSource::Shared, 100));
     }
 }

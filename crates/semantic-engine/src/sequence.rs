@@ -6,7 +6,7 @@ use semantic_domain::block_pool::OwnerId;
 use semantic_domain::stop::StopMatcher;
 use semantic_domain::utf8_stream::Utf8Stream;
 use semantic_domain::{generation::Timings, Usage};
-use semantic_domain::{AgentId, CacheSource, FinishReason, GenerationEvent, RequestId};
+use semantic_domain::{AgentKey, CacheSource, FinishReason, GenerationEvent, RequestId, TenantId};
 use semantic_domain::{SamplingParams, TokenId};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -18,8 +18,10 @@ use crate::telemetry;
 /// events go.
 pub(crate) struct Sequence {
     pub id: RequestId,
+    /// Whose caches this request may reuse (its agent is of this tenant).
+    pub tenant: TenantId,
     /// The agent whose cache this request extends, if any.
-    pub agent: Option<AgentId>,
+    pub agent: Option<AgentKey>,
     /// Block-pool owner of this sequence's cells (inherited when it takes
     /// over a hot agent's cells).
     pub owner: OwnerId,
@@ -70,6 +72,7 @@ impl Sequence {
         let stop = StopMatcher::new(sampling.stop.clone());
         Self {
             id,
+            tenant: TenantId::open(),
             agent: None,
             owner: OwnerId(id.0),
             slot: None,
@@ -94,7 +97,11 @@ impl Sequence {
         }
     }
 
-    pub fn with_agent(mut self, agent: Option<AgentId>) -> Self {
+    /// The tenant the request runs for and, if it names one, its agent
+    /// (always of that tenant).
+    pub fn with_agent(mut self, tenant: TenantId, agent: Option<AgentKey>) -> Self {
+        debug_assert!(agent.as_ref().is_none_or(|a| a.tenant == tenant));
+        self.tenant = tenant;
         self.agent = agent;
         self
     }
@@ -194,7 +201,8 @@ impl Sequence {
         };
         tracing::debug!(
             request = %self.id,
-            agent = ?self.agent.as_ref().map(|a| a.as_str()),
+            agent = ?self.agent.as_ref().map(|a| a.agent.as_str()),
+            tenant = self.tenant.as_str(),
             prompt = usage.prompt_tokens,
             cached = usage.cached_tokens,
             source = usage.cache_source.as_str(),

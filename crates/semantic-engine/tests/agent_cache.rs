@@ -72,7 +72,10 @@ async fn hot_and_warm_match_cold(kv_type: KvType) {
     );
 
     assert!(engine
-        .evict_agent(AgentId::parse("a").unwrap(), EvictTarget::Warm)
+        .evict_agent(
+            semantic_domain::AgentKey::open(AgentId::parse("a").unwrap()),
+            EvictTarget::Warm
+        )
         .await
         .unwrap());
     let listed = engine.agents().await.unwrap();

@@ -224,6 +224,7 @@ async fn fixed_seed_sampling_is_reproducible_and_stop_strings_cut() {
             max_tokens: Some(24),
             ..SamplingParams::default()
         },
+        tenant: semantic_domain::TenantId::open(),
         agent: None,
     };
     let a = engine.submit(sampled(7)).unwrap().collect().await.unwrap();

@@ -3,18 +3,22 @@
 //! - `GET /admin/models/current`: what is serving and since when;
 //! - `POST /admin/models/load {"path"}`: hot swap to another GGUF
 //!   ([`crate::swap`]); the old model keeps serving if the new one fails;
+//! - `GET /admin/agents[?tenant=NAME]`: every tenant's agents (or one
+//!   tenant's), each with its tenant;
 //! - `DELETE /admin/caches`: forget every agent's cache (hot, warm, disk)
-//!   of the serving model.
+//!   of the serving model, every tenant's.
 
 use std::path::PathBuf;
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use semantic_engine::EngineError;
 use serde::{Deserialize, Serialize};
 
+use crate::agents::{listing, AgentList};
 use crate::error::{from_engine, ApiError, MaxTokensField};
 use crate::extract::ApiJson;
 use crate::state::{AppState, RouterState, SharedState};
@@ -26,6 +30,34 @@ pub fn routes() -> Router<RouterState> {
         .route("/admin/models/current", get(current))
         .route("/admin/models/load", post(load))
         .route("/admin/caches", delete(clear_caches))
+        .route("/admin/agents", get(agents))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct AgentsQuery {
+    /// Only this tenant's agents.
+    pub tenant: Option<String>,
+}
+
+/// `GET /admin/agents[?tenant=NAME]`: agents across tenants, most recent first.
+pub async fn agents(
+    State(state): State<SharedState>,
+    query: Result<Query<AgentsQuery>, QueryRejection>,
+) -> Result<Json<AgentList>, ApiError> {
+    let Query(query) = query.map_err(|e| {
+        ApiError::invalid_request(format!("invalid query string: {}", e.body_text()))
+            .with_param("tenant")
+    })?;
+    let tenant = query
+        .tenant
+        .map(|raw| {
+            semantic_domain::TenantId::parse_any(&raw).map_err(|e| {
+                ApiError::invalid_request(format!("invalid tenant {raw:?}: {e}"))
+                    .with_param("tenant")
+            })
+        })
+        .transpose()?;
+    Ok(Json(listing(&state.engine, tenant.as_ref()).await?))
 }
 
 /// The serving model, as `GET /admin/models/current` shows it.

@@ -1,6 +1,10 @@
 //! `/v1/agents`: what the engine holds for each agent, and operator actions
 //! on it (our extension; OpenAI has no such resource).
 //!
+//! Every route acts on the caller's tenant only: another tenant's agent is
+//! a 404, exactly as if it did not exist (its existence is not revealed).
+//! `/admin/agents` lists across tenants.
+//!
 //! Listing and lookup read the engine's agent registry. Delete and evict
 //! are refused while a request of the agent is in flight, because its cells
 //! are in use; the engine answers such a refusal with the same `false` as
@@ -11,13 +15,14 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use semantic_domain::{AgentId, InvalidAgentId};
+use semantic_domain::{AgentId, AgentKey, InvalidAgentId, TenantId};
 use semantic_engine::{AgentInfo, EngineError, EngineHandle, EvictTarget};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{from_engine, ApiError, MaxTokensField};
 use crate::extract::ApiJson;
 use crate::state::{unix_seconds, SharedState};
+use crate::tenant::CallerTenant;
 
 /// Why an agents request failed, before it becomes an HTTP envelope.
 #[derive(Debug, thiserror::Error)]
@@ -26,10 +31,10 @@ pub enum AgentError {
     InvalidId { raw: String, reason: InvalidAgentId },
     #[error("the agent id in the path is not valid UTF-8 once decoded: {0}")]
     UndecodablePath(String),
-    #[error("no agent {0:?} is cached (hot, warm or on disk)")]
-    NotFound(AgentId),
-    #[error("agent {0:?} has a request in flight; retry when it finishes")]
-    Busy(AgentId),
+    #[error("no agent {:?} is cached (hot, warm or on disk)", .0.agent.as_str())]
+    NotFound(AgentKey),
+    #[error("agent {:?} has a request in flight; retry when it finishes", .0.agent.as_str())]
+    Busy(AgentKey),
     #[error("invalid query string: {0}")]
     BadQuery(String),
     #[error(transparent)]
@@ -59,6 +64,8 @@ impl From<AgentError> for ApiError {
 #[derive(Debug, Serialize)]
 pub struct AgentCard {
     pub id: String,
+    /// The tenant that owns the agent (the caller's own on `/v1/agents`).
+    pub tenant: String,
     /// `hot`, `warm`, `disk` or `loading`.
     pub tier: &'static str,
     /// Tokens whose KV the agent's cache holds.
@@ -72,7 +79,8 @@ pub struct AgentCard {
 impl From<AgentInfo> for AgentCard {
     fn from(a: AgentInfo) -> Self {
         Self {
-            id: a.agent.to_string(),
+            id: a.agent.agent.to_string(),
+            tenant: a.agent.tenant.to_string(),
             tier: a.tier,
             tokens: a.tokens,
             bytes: a.state_bytes,
@@ -121,21 +129,37 @@ pub struct Evicted {
     pub tier: &'static str,
 }
 
-/// `GET /v1/agents`, most recently used first.
-pub async fn list(State(state): State<SharedState>) -> Result<Json<AgentList>, ApiError> {
-    let agents = state.engine.agents().await.map_err(AgentError::from)?;
-    Ok(Json(AgentList {
+/// `GET /v1/agents`: the caller's tenant's agents, most recently used first.
+pub async fn list(
+    State(state): State<SharedState>,
+    CallerTenant(tenant): CallerTenant,
+) -> Result<Json<AgentList>, ApiError> {
+    Ok(Json(listing(&state.engine, Some(&tenant)).await?))
+}
+
+/// The agents of `tenant` (of every tenant with `None`), most recent first.
+pub async fn listing(
+    engine: &EngineHandle,
+    tenant: Option<&TenantId>,
+) -> Result<AgentList, AgentError> {
+    let agents = engine.agents().await?;
+    Ok(AgentList {
         object: "list",
-        data: agents.into_iter().map(AgentCard::from).collect(),
-    }))
+        data: agents
+            .into_iter()
+            .filter(|a| tenant.is_none_or(|t| a.agent.tenant == *t))
+            .map(AgentCard::from)
+            .collect(),
+    })
 }
 
 /// `GET /v1/agents/{id}`.
 pub async fn retrieve(
     State(state): State<SharedState>,
+    tenant: CallerTenant,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<AgentCard>, ApiError> {
-    let agent = agent_id(path)?;
+    let agent = tenant.agent(agent_id(path)?);
     let info = find(&state.engine, &agent)
         .await?
         .ok_or(AgentError::NotFound(agent))?;
@@ -145,10 +169,11 @@ pub async fn retrieve(
 /// `DELETE /v1/agents/{id}[?keep_disk=true]`.
 pub async fn delete(
     State(state): State<SharedState>,
+    tenant: CallerTenant,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<DeleteQuery>, QueryRejection>,
 ) -> Result<Json<Deleted>, ApiError> {
-    let agent = agent_id(path)?;
+    let agent = tenant.agent(agent_id(path)?);
     let Query(query) = query.map_err(|e| AgentError::BadQuery(e.body_text()))?;
     require_known(&state.engine, &agent).await?;
     let done = state
@@ -160,7 +185,7 @@ pub async fn delete(
         return Err(refusal(&state.engine, agent).await.into());
     }
     Ok(Json(Deleted {
-        id: agent.to_string(),
+        id: agent.agent.to_string(),
         deleted: true,
     }))
 }
@@ -168,10 +193,11 @@ pub async fn delete(
 /// `POST /v1/agents/{id}/evict` with `{"tier": "warm" | "disk"}`.
 pub async fn evict(
     State(state): State<SharedState>,
+    tenant: CallerTenant,
     path: Result<Path<String>, PathRejection>,
     ApiJson(body): ApiJson<EvictRequest>,
 ) -> Result<Json<Evicted>, ApiError> {
-    let agent = agent_id(path)?;
+    let agent = tenant.agent(agent_id(path)?);
     require_known(&state.engine, &agent).await?;
     let target = match body.tier {
         EvictTier::Warm => EvictTarget::Warm,
@@ -189,7 +215,7 @@ pub async fn evict(
         .await?
         .ok_or_else(|| AgentError::NotFound(agent.clone()))?;
     Ok(Json(Evicted {
-        id: agent.to_string(),
+        id: agent.agent.to_string(),
         tier: info.tier,
     }))
 }
@@ -202,12 +228,12 @@ fn agent_id(path: Result<Path<String>, PathRejection>) -> Result<AgentId, AgentE
     AgentId::parse(&raw).map_err(|reason| AgentError::InvalidId { raw, reason })
 }
 
-async fn find(engine: &EngineHandle, agent: &AgentId) -> Result<Option<AgentInfo>, AgentError> {
+async fn find(engine: &EngineHandle, agent: &AgentKey) -> Result<Option<AgentInfo>, AgentError> {
     let agents = engine.agents().await?;
     Ok(agents.into_iter().find(|a| &a.agent == agent))
 }
 
-async fn require_known(engine: &EngineHandle, agent: &AgentId) -> Result<(), AgentError> {
+async fn require_known(engine: &EngineHandle, agent: &AgentKey) -> Result<(), AgentError> {
     match find(engine, agent).await? {
         Some(_) => Ok(()),
         None => Err(AgentError::NotFound(agent.clone())),
@@ -216,7 +242,7 @@ async fn require_known(engine: &EngineHandle, agent: &AgentId) -> Result<(), Age
 
 /// The engine refused an action on an agent that was known a moment ago:
 /// busy if it is still known, else it went away in between.
-async fn refusal(engine: &EngineHandle, agent: AgentId) -> AgentError {
+async fn refusal(engine: &EngineHandle, agent: AgentKey) -> AgentError {
     match find(engine, &agent).await {
         Ok(Some(_)) => AgentError::Busy(agent),
         Ok(None) => AgentError::NotFound(agent),

@@ -7,8 +7,13 @@
 //!
 //! A key is accepted as `Authorization: Bearer <key>` (the OpenAI SDKs) or
 //! `x-api-key: <key>` (the Anthropic SDKs).
+//!
+//! Every key belongs to a tenant ([`TenantId`]): the one its key file line
+//! names (`KEY tenant=NAME`), else a tenant of its own named from a digest
+//! of the key. With no keys there is one open tenant.
 
 use axum::http::{header, HeaderMap};
+use semantic_domain::{InvalidTenant, TenantId};
 use sha2::{Digest, Sha256};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
@@ -27,9 +32,47 @@ impl KeyDigest {
     }
 }
 
+/// One configured API key and, if named, the tenant it belongs to.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub key: String,
+    /// `None`: the key is a tenant of its own.
+    pub tenant: Option<TenantId>,
+}
+
+/// Never prints the key.
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<&str> for ApiKey {
+    fn from(key: &str) -> Self {
+        Self {
+            key: key.to_owned(),
+            tenant: None,
+        }
+    }
+}
+
+impl From<String> for ApiKey {
+    fn from(key: String) -> Self {
+        Self { key, tenant: None }
+    }
+}
+
 /// A key that cannot be configured.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidKey {
+    #[error("{setting}: the same API key is configured for tenants {first} and {second}")]
+    TwoTenants {
+        setting: &'static str,
+        first: TenantId,
+        second: TenantId,
+    },
     #[error("{setting}: an API key must not be empty")]
     Empty { setting: &'static str },
     #[error(
@@ -44,6 +87,8 @@ pub enum InvalidKey {
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct AuthConfig {
     api_keys: Vec<KeyDigest>,
+    /// The tenant of each key, by index.
+    tenants: Vec<TenantId>,
     admin_key: Option<KeyDigest>,
 }
 
@@ -52,26 +97,64 @@ impl std::fmt::Debug for AuthConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthConfig")
             .field("api_keys", &self.api_keys.len())
+            .field("tenants", &self.tenants)
             .field("admin_key", &self.admin_key.is_some())
             .finish()
     }
 }
 
 impl AuthConfig {
-    /// Keys from `--api-key` (and the key file) and `--admin-key`.
-    pub fn new<K: AsRef<str>>(
+    /// Keys from `--api-key` (and the key file) and `--admin-key`. A key
+    /// given twice counts once; given for two tenants, it is refused.
+    pub fn new<K: Into<ApiKey>>(
         api_keys: impl IntoIterator<Item = K>,
         admin_key: Option<&str>,
     ) -> Result<Self, InvalidKey> {
-        let api_keys = api_keys
-            .into_iter()
-            .map(|k| checked(k.as_ref(), "--api-key"))
-            .collect::<Result<Vec<_>, _>>()?;
+        let setting = "--api-key";
+        let mut digests: Vec<KeyDigest> = Vec::new();
+        let mut tenants: Vec<TenantId> = Vec::new();
+        for key in api_keys {
+            let ApiKey { key, tenant } = key.into();
+            let digest = checked(&key, setting)?;
+            let tenant = tenant.unwrap_or_else(|| own_tenant(&key));
+            match digests.iter().position(|d| *d == digest) {
+                Some(i) if tenants[i] != tenant => {
+                    return Err(InvalidKey::TwoTenants {
+                        setting,
+                        first: tenants[i].clone(),
+                        second: tenant,
+                    })
+                }
+                Some(_) => {}
+                None => {
+                    digests.push(digest);
+                    tenants.push(tenant);
+                }
+            }
+        }
         let admin_key = admin_key.map(|k| checked(k, "--admin-key")).transpose()?;
         Ok(Self {
-            api_keys,
+            api_keys: digests,
+            tenants,
             admin_key,
         })
+    }
+
+    /// The tenant a caller acts for: its key's, or the open tenant when no
+    /// key is needed.
+    pub fn tenant_of(&self, caller: Caller) -> TenantId {
+        match caller {
+            Caller::ApiKey(i) => self.tenants.get(i).cloned().unwrap_or_else(TenantId::open),
+            Caller::Anonymous | Caller::Admin => TenantId::open(),
+        }
+    }
+
+    /// Every configured key's tenant, each once, sorted.
+    pub fn tenants(&self) -> Vec<TenantId> {
+        let mut tenants = self.tenants.clone();
+        tenants.sort();
+        tenants.dedup();
+        tenants
     }
 
     /// True when API routes need a key.
@@ -181,14 +264,65 @@ pub enum Caller {
     Admin,
 }
 
-/// Keys in `--api-key-file` text: one per line; blank lines and lines
-/// starting with `#` are skipped; surrounding whitespace is trimmed.
-pub fn parse_key_file(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_owned)
-        .collect()
+/// A line of a key file that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyFileError {
+    #[error("line {line}: expected `KEY` or `KEY tenant=NAME`, found {found} fields")]
+    Fields { line: usize, found: usize },
+    #[error("line {line}: the second field must be `tenant=NAME`")]
+    NotTenant { line: usize },
+    #[error("line {line}: {reason}")]
+    BadTenant { line: usize, reason: InvalidTenant },
+}
+
+/// Keys in `--api-key-file` text: one per line, `KEY` (a tenant of its
+/// own) or `KEY tenant=NAME` (keys naming the same tenant share its agents
+/// and prefixes); blank lines and lines starting with `#` are skipped;
+/// surrounding whitespace is trimmed. Errors name the line, never the key.
+pub fn parse_key_file(text: &str) -> Result<Vec<ApiKey>, KeyFileError> {
+    let mut keys = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = trimmed.split_ascii_whitespace().collect();
+        let tenant = match fields.as_slice() {
+            [_] => None,
+            [_, spec] => {
+                let name = spec
+                    .strip_prefix("tenant=")
+                    .ok_or(KeyFileError::NotTenant { line })?;
+                Some(
+                    TenantId::parse(name)
+                        .map_err(|reason| KeyFileError::BadTenant { line, reason })?,
+                )
+            }
+            other => {
+                return Err(KeyFileError::Fields {
+                    line,
+                    found: other.len(),
+                })
+            }
+        };
+        keys.push(ApiKey {
+            key: fields[0].to_owned(),
+            tenant,
+        });
+    }
+    Ok(keys)
+}
+
+/// The tenant of a key configured without one: stable across restarts
+/// (agents' files are found again), revealing nothing of the key, and
+/// separate from the digest the key is checked against.
+fn own_tenant(key: &str) -> TenantId {
+    let digest = Sha256::new()
+        .chain_update(b"semantic tenant of key\0")
+        .chain_update(key.as_bytes())
+        .finalize();
+    TenantId::of_key_digest(&digest)
 }
 
 fn checked(key: &str, setting: &'static str) -> Result<KeyDigest, InvalidKey> {
@@ -328,10 +462,53 @@ mod tests {
 
     #[test]
     fn key_files_skip_comments_and_blanks_and_bad_keys_are_refused() {
-        let keys = parse_key_file("# team a\nk1\n\n  k2  \n#k3\n");
-        assert_eq!(keys, ["k1", "k2"]);
+        let keys = parse_key_file("# team a\nk1\n\n  k2  \n#k3\n").unwrap();
+        let names: Vec<&str> = keys.iter().map(|k| k.key.as_str()).collect();
+        assert_eq!(names, ["k1", "k2"]);
         assert!(AuthConfig::new([""], None).is_err());
         assert!(AuthConfig::new(["has space"], None).is_err());
         assert!(!format!("{:?}", config()).contains("k1"));
+    }
+
+    #[test]
+    fn key_files_group_keys_into_named_tenants() {
+        let keys = parse_key_file("k1 tenant=team-a\nk2   tenant=team-a\nk3\n").unwrap();
+        let auth = AuthConfig::new(keys, None).unwrap();
+        let team = TenantId::parse("team-a").unwrap();
+        assert_eq!(auth.tenant_of(Caller::ApiKey(0)), team);
+        assert_eq!(auth.tenant_of(Caller::ApiKey(1)), team);
+        let own = auth.tenant_of(Caller::ApiKey(2));
+        assert!(own.as_str().starts_with("key-"), "{own}");
+        assert!(!own.as_str().contains("k3"));
+        // Stable across restarts: the same key gets the same tenant.
+        let again = AuthConfig::new(["k3"], None).unwrap();
+        assert_eq!(again.tenant_of(Caller::ApiKey(0)), own);
+        assert_eq!(auth.tenant_of(Caller::Anonymous), TenantId::open());
+    }
+
+    #[test]
+    fn bad_key_file_lines_are_refused_naming_the_line_not_the_key() {
+        let e = parse_key_file("ok\nsekrit team-a\n").unwrap_err();
+        assert_eq!(e, KeyFileError::NotTenant { line: 2 });
+        let e = parse_key_file("sekrit tenant=a tenant=b").unwrap_err();
+        assert!(!e.to_string().contains("sekrit"), "{e}");
+        let e = parse_key_file("k tenant=key-1234").unwrap_err();
+        assert!(e.to_string().contains("reserved"), "{e}");
+        let e = parse_key_file("k tenant=../x").unwrap_err();
+        assert!(matches!(e, KeyFileError::BadTenant { line: 1, .. }), "{e}");
+        let two = [
+            ApiKey {
+                key: "k".into(),
+                tenant: Some(TenantId::parse("a").unwrap()),
+            },
+            ApiKey {
+                key: "k".into(),
+                tenant: Some(TenantId::parse("b").unwrap()),
+            },
+        ];
+        assert!(matches!(
+            AuthConfig::new(two, None),
+            Err(InvalidKey::TwoTenants { .. })
+        ));
     }
 }

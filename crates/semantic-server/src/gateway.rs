@@ -1,6 +1,7 @@
 //! The gateway: what every request passes before its handler runs — the
-//! key check, the per-key rate limit, and the admission gate that holds new
-//! requests while the model is being swapped.
+//! key check (which settles the caller's tenant), the per-key rate limit,
+//! and the admission gate that holds new requests while the model is being
+//! swapped.
 //!
 //! One middleware ([`admit`]) applies them in that order, classifying the
 //! request by path ([`Access`]), so a route added anywhere is covered:
@@ -17,6 +18,7 @@ use crate::limits::RequestLimits;
 use crate::rate_limit::RateLimits;
 use crate::state::RouterState;
 use crate::swap::{EngineFactory, SwapControl};
+use crate::tenant::CallerTenant;
 
 /// Settings and live state that outlive any one engine (they carry over a
 /// model swap).
@@ -44,13 +46,19 @@ impl std::fmt::Debug for Gateway {
 /// The middleware: authenticate, rate-limit, then admit (or hold during a
 /// swap) every request that is not public. Errors are [`crate::ApiError`]
 /// responses, so outer layers can re-render them per API family.
-pub async fn admit(State(router): State<RouterState>, request: Request, next: Next) -> Response {
+pub async fn admit(
+    State(router): State<RouterState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let gateway = router.gateway();
     let access = Access::of_path(request.uri().path());
     let caller = match gateway.auth.authorize(access, request.headers()) {
         Ok(caller) => caller,
         Err(e) => return e.into_response(),
     };
+    let tenant = CallerTenant(gateway.auth.tenant_of(caller));
+    request.extensions_mut().insert(tenant);
     match access {
         Access::Public | Access::Admin => next.run(request).await,
         Access::Api => {

@@ -3,7 +3,7 @@
 //! [`crate::reply_stream`] for the streamed form).
 
 use semantic_domain::tools::{ParsedReply, ReplyParser};
-use semantic_domain::{AgentId, FinishReason, GenerateRequest, SamplingParams, Usage};
+use semantic_domain::{AgentKey, FinishReason, GenerateRequest, SamplingParams, TenantId, Usage};
 use semantic_engine::{EngineHandle, GenerationStream};
 
 use crate::error::{from_engine, ApiError, ParamNames};
@@ -16,21 +16,24 @@ pub struct Submitted {
     pub parser: Option<ReplyParser>,
 }
 
-/// Submit `prepared` under its tool-use grammar, with its phases traced.
-/// `names` names the fields of engine errors in the family's terms.
+/// Submit `prepared` for `tenant` (and its `agent`, if any) under its
+/// tool-use grammar, with its phases traced. `names` names the fields of
+/// engine errors in the family's terms.
 pub fn submit(
     engine: &EngineHandle,
     prepared: Prepared,
     mut sampling: SamplingParams,
-    agent: Option<AgentId>,
+    (tenant, agent): (TenantId, Option<AgentKey>),
     names: impl Into<ParamNames>,
 ) -> Result<Submitted, ApiError> {
     let Prepared { tokens, tool_use } = prepared;
     sampling.grammar = tool_use.grammar;
+    debug_assert!(agent.as_ref().is_none_or(|a| a.tenant == tenant));
     let request = GenerateRequest {
         prompt: tokens,
         sampling,
-        agent,
+        tenant,
+        agent: agent.map(|a| a.agent),
     };
     let mut generation = engine.submit(request).map_err(|e| from_engine(e, names))?;
     crate::telemetry::phases::trace(&mut generation);

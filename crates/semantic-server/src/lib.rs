@@ -39,6 +39,7 @@ pub mod sse;
 pub mod state;
 pub mod swap;
 pub mod telemetry;
+pub mod tenant;
 pub mod tool_use;
 
 use std::future::Future;

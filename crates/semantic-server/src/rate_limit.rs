@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use semantic_domain::AgentId;
+use semantic_domain::AgentKey;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -37,7 +37,7 @@ pub struct RateLimitConfig {
 #[derive(Default)]
 pub struct RateLimits {
     per_key: Option<Limiter<Caller>>,
-    per_agent: Option<Limiter<AgentId>>,
+    per_agent: Option<Limiter<AgentKey>>,
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -71,7 +71,7 @@ impl RateLimits {
     }
 
     /// Count one request of `agent`; anonymous requests have no agent bucket.
-    pub fn check_agent(&self, agent: Option<&AgentId>) -> Result<(), ApiError> {
+    pub fn check_agent(&self, agent: Option<&AgentKey>) -> Result<(), ApiError> {
         match (&self.per_agent, agent) {
             (Some(limiter), Some(agent)) => limiter.check(agent),
             _ => Ok(()),
@@ -154,8 +154,8 @@ mod tests {
     #[test]
     fn agents_have_their_own_buckets_and_anonymous_requests_none() {
         let l = limits(0, 1, 0);
-        let a = AgentId::parse("a").unwrap();
-        let b = AgentId::parse("b").unwrap();
+        let a = AgentKey::open(semantic_domain::AgentId::parse("a").unwrap());
+        let b = AgentKey::open(semantic_domain::AgentId::parse("b").unwrap());
         assert!(l.check_agent(Some(&a)).is_ok());
         let e = l.check_agent(Some(&a)).unwrap_err();
         // 1/min: the next one is a minute away.

@@ -269,11 +269,11 @@ async fn draining_refuses_new_requests_and_lets_the_stream_in_flight_finish() {
     assert_eq!(envelope["error"]["code"], "shutting_down");
     // The engine refuses on its own too, with a typed error: no request can
     // slip in between the HTTP check and the drain.
-    let direct = engine.submit(semantic_domain::GenerateRequest {
-        prompt: vec![1, 2, 3],
-        sampling: semantic_domain::SamplingParams::greedy(1),
-        agent: None,
-    });
+    let direct = engine.submit(semantic_domain::GenerateRequest::new(
+        vec![1, 2, 3],
+        semantic_domain::SamplingParams::greedy(1),
+        None,
+    ));
     assert!(matches!(direct, Err(EngineError::Draining)));
 
     let mut text = String::from_utf8_lossy(&first).into_owned();

@@ -180,7 +180,9 @@ async fn evict_to_disk(server: &TestServer, agent: &str) {
 async fn written(persistence: &StorePersistence, agent: &str) -> std::path::PathBuf {
     let path = persistence
         .store()
-        .path_for(&AgentId::parse(agent).unwrap());
+        .path_for(&semantic_domain::AgentKey::open(
+            AgentId::parse(agent).unwrap(),
+        ));
     for _ in 0..200 {
         persistence.writer().flush();
         if path.is_file() {

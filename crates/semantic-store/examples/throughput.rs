@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use semantic_domain::{AgentId, KvType};
+use semantic_domain::{AgentId, AgentKey, KvType};
 use semantic_store::{AgentRecord, AgentRecordMeta, Compat, DiskStore, LoadOutcome};
 
 const FINGERPRINT: &str = "feedfacecafebeef";
@@ -26,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let kv_state: Vec<u8> = (0..mb * 1_000_000).map(|i| (i * 31 % 251) as u8).collect();
     let record = AgentRecord {
         meta: AgentRecordMeta {
-            agent: AgentId::parse("bench")?,
+            agent: AgentKey::open(AgentId::parse("bench")?),
             model_fingerprint: FINGERPRINT.into(),
             engine_build: "bench".into(),
             kv_type: KvType::F16,

@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use semantic_domain::AgentId;
+use semantic_domain::{AgentId, AgentKey, TenantId};
 
 use crate::disk_store::{open_checked, read_header_of, remove_agent_files, verify_checksum};
 use crate::error::StoreError;
@@ -16,27 +16,30 @@ use crate::record::AgentRecordMeta;
 /// One entry per agent file (or per directory that could not be listed).
 pub type FileReport = (PathBuf, Result<AgentRecordMeta, StoreError>);
 
-/// Headers of every agent file under `root`, all models; the blobs are not read.
-pub fn list_all(root: &Path) -> Vec<FileReport> {
-    for_each_agent_file(root, |path, agent| {
+/// Headers of every agent file under `root`, all models, every tenant's or
+/// only `tenant`'s; the blobs are not read.
+pub fn list_all(root: &Path, tenant: Option<&TenantId>) -> Vec<FileReport> {
+    for_each_agent_file(root, tenant, |path, agent| {
         read_header_of(path, Some(agent)).map(|h| h.meta)
     })
 }
 
-/// Fully check every agent file under `root`, all models: header, exact
-/// size, agent id and blob checksum (streamed, so memory stays small).
-pub fn verify_all(root: &Path) -> Vec<FileReport> {
-    for_each_agent_file(root, verify_file)
+/// Fully check every agent file under `root` (all models, every tenant's or
+/// only `tenant`'s): header, exact size, agent id and tenant, and blob
+/// checksum (streamed, so memory stays small).
+pub fn verify_all(root: &Path, tenant: Option<&TenantId>) -> Vec<FileReport> {
+    for_each_agent_file(root, tenant, verify_file)
 }
 
 /// The full header of an agent file (checksum and format version included),
-/// checking that it holds the agent it is named for; reads the header only.
+/// checking that it holds the agent and tenant its path names; reads the
+/// header only.
 pub fn read_file_header(path: &Path) -> Result<FileHeader, StoreError> {
-    read_header_of(path, layout::agent_of_file(path).as_ref())
+    read_header_of(path, layout::key_of_file(path).as_ref())
 }
 
 /// Full check of one agent file, without holding its blob in memory.
-pub fn verify_file(path: &Path, agent: &AgentId) -> Result<AgentRecordMeta, StoreError> {
+pub fn verify_file(path: &Path, agent: &AgentKey) -> Result<AgentRecordMeta, StoreError> {
     let (file, header) = open_checked(path, Some(agent))?;
     let mut hasher = crc32fast::Hasher::new();
     let mut reader = file.take(header.meta.kv_bytes);
@@ -54,10 +57,15 @@ pub fn verify_file(path: &Path, agent: &AgentId) -> Result<AgentRecordMeta, Stor
     Ok(header.meta)
 }
 
-/// Paths of `agent`'s files under every model directory of `root`.
-pub fn find_agent(root: &Path, agent: &AgentId) -> Result<Vec<PathBuf>, StoreError> {
+/// Paths of `agent`'s files under every model directory of `root`, of
+/// every tenant or only `tenant`.
+pub fn find_agent(
+    root: &Path,
+    agent: &AgentId,
+    tenant: Option<&TenantId>,
+) -> Result<Vec<PathBuf>, StoreError> {
     let name = layout::agent_file_name(agent);
-    Ok(layout::all_agents_dirs(root)?
+    Ok(agents_dirs(root, tenant)?
         .into_iter()
         .map(|dir| dir.join(&name))
         .filter(|path| path.is_file())
@@ -65,10 +73,14 @@ pub fn find_agent(root: &Path, agent: &AgentId) -> Result<Vec<PathBuf>, StoreErr
 }
 
 /// Delete `agent`'s files (all models), or every agent file when `agent` is
-/// `None`; returns the files removed.
-pub fn remove_everywhere(root: &Path, agent: Option<&AgentId>) -> Result<Vec<PathBuf>, StoreError> {
+/// `None`, of every tenant or only `tenant`; returns the files removed.
+pub fn remove_everywhere(
+    root: &Path,
+    agent: Option<&AgentId>,
+    tenant: Option<&TenantId>,
+) -> Result<Vec<PathBuf>, StoreError> {
     let mut removed = Vec::new();
-    for dir in layout::all_agents_dirs(root)? {
+    for dir in agents_dirs(root, tenant)? {
         let gone = remove_agent_files(&dir, agent)?;
         if !gone.is_empty() {
             layout::sync_dir(&dir)?;
@@ -78,11 +90,21 @@ pub fn remove_everywhere(root: &Path, agent: Option<&AgentId>) -> Result<Vec<Pat
     Ok(removed)
 }
 
+/// The agents directories under `root`, every tenant's or only `tenant`'s.
+fn agents_dirs(root: &Path, tenant: Option<&TenantId>) -> Result<Vec<PathBuf>, StoreError> {
+    Ok(layout::all_agents_dirs(root)?
+        .into_iter()
+        .filter(|(t, _)| tenant.is_none_or(|wanted| t == wanted))
+        .map(|(_, dir)| dir)
+        .collect())
+}
+
 fn for_each_agent_file(
     root: &Path,
-    check: impl Fn(&Path, &AgentId) -> Result<AgentRecordMeta, StoreError>,
+    tenant: Option<&TenantId>,
+    check: impl Fn(&Path, &AgentKey) -> Result<AgentRecordMeta, StoreError>,
 ) -> Vec<FileReport> {
-    let dirs = match layout::all_agents_dirs(root) {
+    let dirs = match agents_dirs(root, tenant) {
         Ok(dirs) => dirs,
         Err(e) => return vec![(root.join(layout::MODELS_DIR), Err(e))],
     };
@@ -90,7 +112,7 @@ fn for_each_agent_file(
     for dir in dirs {
         match layout::list_dir(&dir) {
             Ok(paths) => reports.extend(paths.into_iter().filter_map(|path| {
-                let agent = layout::agent_of_file(&path)?;
+                let agent = layout::key_of_file(&path)?;
                 let result = check(&path, &agent);
                 Some((path, result))
             })),

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use memmap2::MmapOptions;
-use semantic_domain::{AgentId, KvState};
+use semantic_domain::{AgentId, AgentKey, KvState, TenantId};
 
 use crate::error::StoreError;
 use crate::format::{self, FileHeader};
@@ -18,7 +18,7 @@ use crate::record::{AgentRecord, AgentRecordMeta, Compat, LoadOutcome};
 #[derive(Debug)]
 pub struct DiskStore {
     root: PathBuf,
-    /// `<root>/models/<prefix>/agents`: every agent file of this model.
+    /// `<root>/models/<prefix>`: every tenant's agent files of this model.
     model_dir: PathBuf,
     fingerprint: String,
     prefix: String,
@@ -28,18 +28,22 @@ pub struct DiskStore {
 
 impl DiskStore {
     /// Open (creating directories as needed) the store of the model with this
-    /// hex fingerprint under `root` (the `--cache-dir`), and delete temp files
-    /// that crashed saves left behind.
+    /// hex fingerprint under `root` (the `--cache-dir`), move files of the
+    /// layout before tenants into the open tenant's folder, and delete temp
+    /// files that crashed saves left behind.
     pub fn open(root: &Path, model_fingerprint: &str) -> Result<Self, StoreError> {
         let prefix = layout::fingerprint_prefix(model_fingerprint)?;
-        let model_dir = layout::agents_dir(root, &prefix);
+        let model_dir = layout::model_dir(root, &prefix);
         crate::telemetry::register();
         for dir in [&model_dir, &layout::quarantine_dir(root)] {
             fs::create_dir_all(dir).map_err(|e| StoreError::io("create directory", dir, e))?;
         }
-        let removed = layout::remove_stale_temps(&model_dir);
-        if removed > 0 {
-            tracing::info!(dir = %model_dir.display(), removed, "removed temp files left by interrupted saves");
+        migrate_legacy_layout(&model_dir)?;
+        for (_, dir) in layout::tenant_dirs(&model_dir)? {
+            let removed = layout::remove_stale_temps(&dir);
+            if removed > 0 {
+                tracing::info!(dir = %dir.display(), removed, "removed temp files left by interrupted saves");
+            }
         }
         Ok(Self {
             root: root.to_owned(),
@@ -54,9 +58,14 @@ impl DiskStore {
         &self.root
     }
 
-    /// The directory holding this model's agent files.
-    pub fn agents_dir(&self) -> &Path {
+    /// The directory holding this model's agent files (every tenant's).
+    pub fn model_dir(&self) -> &Path {
         &self.model_dir
+    }
+
+    /// The directory holding `tenant`'s agent files of this model.
+    pub fn tenant_dir(&self, tenant: &TenantId) -> PathBuf {
+        layout::tenant_agents_dir(&self.model_dir, tenant)
     }
 
     pub fn model_fingerprint(&self) -> &str {
@@ -69,27 +78,32 @@ impl DiskStore {
     }
 
     /// Where `agent`'s file lives (whether or not it exists).
-    pub fn path_for(&self, agent: &AgentId) -> PathBuf {
-        self.model_dir.join(layout::agent_file_name(agent))
+    pub fn path_for(&self, agent: &AgentKey) -> PathBuf {
+        self.tenant_dir(&agent.tenant)
+            .join(layout::agent_file_name(&agent.agent))
     }
 
     /// Every agent with a readable header, from headers only (the blobs are
     /// never read, so this is fast on a large cache). Files with a damaged
     /// header are quarantined; files of a newer format are skipped and kept;
-    /// stale temp files are deleted. Sorted by agent id.
+    /// stale temp files are deleted. A file whose metadata names another
+    /// tenant or agent than its path is damaged (quarantined). Every
+    /// tenant's, sorted by tenant and agent id.
     pub fn index(&self) -> Result<Vec<AgentRecordMeta>, StoreError> {
-        layout::remove_stale_temps(&self.model_dir);
         let mut metas = Vec::new();
-        for path in layout::list_dir(&self.model_dir)? {
-            let Some(agent) = layout::agent_of_file(&path) else {
-                if !layout::is_temp_file(&path) {
-                    tracing::debug!(path = %path.display(), "ignoring a file that is not an agent file");
+        for (_, dir) in layout::tenant_dirs(&self.model_dir)? {
+            layout::remove_stale_temps(&dir);
+            for path in layout::list_dir(&dir)? {
+                let Some(key) = layout::key_of_file(&path) else {
+                    if !layout::is_temp_file(&path) {
+                        tracing::debug!(path = %path.display(), "ignoring a file that is not an agent file");
+                    }
+                    continue;
+                };
+                match read_header_of(&path, Some(&key)) {
+                    Ok(header) => metas.push(header.meta),
+                    Err(err) => self.set_aside(&path, &err),
                 }
-                continue;
-            };
-            match read_header_of(&path, Some(&agent)) {
-                Ok(header) => metas.push(header.meta),
-                Err(err) => self.set_aside(&path, &err),
             }
         }
         metas.sort_by(|a, b| a.agent.cmp(&b.agent));
@@ -121,7 +135,7 @@ impl DiskStore {
     /// compatibility (a mismatch returns the tokens without reading the
     /// blob), then the blob's checksum. A damaged file is `Err(Corrupt)`:
     /// the caller quarantines it.
-    pub fn load(&self, agent: &AgentId, compat: &Compat) -> Result<LoadOutcome, StoreError> {
+    pub fn load(&self, agent: &AgentKey, compat: &Compat) -> Result<LoadOutcome, StoreError> {
         let path = self.path_for(agent);
         let (file, header) = match open_checked(&path, Some(agent)) {
             Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
@@ -156,7 +170,11 @@ impl DiskStore {
                 agent: record.meta.agent.clone(),
                 reason: format!("cannot encode the header: {reason}"),
             })?;
-        let temp = layout::temp_path(&self.model_dir, &record.meta.agent);
+        let dir = self.tenant_dir(&record.meta.agent.tenant);
+        if !dir.is_dir() {
+            fs::create_dir_all(&dir).map_err(|e| StoreError::io("create directory", &dir, e))?;
+        }
+        let temp = layout::temp_path(&dir, &record.meta.agent.agent);
         let target = self.path_for(&record.meta.agent);
         let written = write_synced(&temp, &header, &record.kv_state)
             .and_then(|n| {
@@ -167,7 +185,7 @@ impl DiskStore {
             .inspect_err(|_| {
                 let _ = fs::remove_file(&temp);
             })?;
-        layout::sync_dir(&self.model_dir)?;
+        layout::sync_dir(&dir)?;
         Ok(written)
     }
 
@@ -194,11 +212,11 @@ impl DiskStore {
     }
 
     /// Delete `agent`'s file; `false` if there was none.
-    pub fn remove(&self, agent: &AgentId) -> Result<bool, StoreError> {
+    pub fn remove(&self, agent: &AgentKey) -> Result<bool, StoreError> {
         let path = self.path_for(agent);
         match fs::remove_file(&path) {
             Ok(()) => {
-                layout::sync_dir(&self.model_dir)?;
+                layout::sync_dir(&self.tenant_dir(&agent.tenant))?;
                 Ok(true)
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -206,11 +224,14 @@ impl DiskStore {
         }
     }
 
-    /// Delete every agent file (and temp file) of this model; returns how
-    /// many agent files went.
+    /// Delete every agent file (and temp file) of this model, every
+    /// tenant's; returns how many agent files went.
     pub fn remove_all(&self) -> Result<usize, StoreError> {
-        let removed = remove_agent_files(&self.model_dir, None)?.len();
-        layout::sync_dir(&self.model_dir)?;
+        let mut removed = 0;
+        for (_, dir) in layout::tenant_dirs(&self.model_dir)? {
+            removed += remove_agent_files(&dir, None)?.len();
+            layout::sync_dir(&dir)?;
+        }
         Ok(removed)
     }
 
@@ -285,11 +306,56 @@ fn write_synced(temp: &Path, header: &[u8], blob: &[u8]) -> Result<u64, StoreErr
     Ok((header.len() + blob.len()) as u64)
 }
 
+/// Move the agent files of the layout before tenants
+/// (`<model>/agents/*.safetensors`) into the open tenant's folder, by
+/// rename (no copy), so an upgrade keeps every agent warm on disk. A file
+/// whose name is taken there already stays where it was, with a warning.
+fn migrate_legacy_layout(model_dir: &Path) -> Result<(), StoreError> {
+    let legacy = layout::legacy_agents_dir(model_dir);
+    let paths = layout::list_dir(&legacy)?;
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let target = layout::tenant_agents_dir(model_dir, &TenantId::open());
+    fs::create_dir_all(&target).map_err(|e| StoreError::io("create directory", &target, e))?;
+    let mut moved = 0;
+    for path in paths {
+        let Some(name) = path.file_name() else {
+            continue;
+        };
+        if layout::agent_of_file(&path).is_none() {
+            continue;
+        }
+        let to = target.join(name);
+        if to.exists() {
+            tracing::warn!(from = %path.display(), to = %to.display(), "not migrating an agent file: the open tenant already has one of that name");
+            continue;
+        }
+        fs::rename(&path, &to)
+            .map_err(|e| StoreError::io("move into the open tenant", &path, e))?;
+        moved += 1;
+    }
+    layout::sync_dir(&target)?;
+    layout::sync_dir(&legacy)?;
+    // Only temp files of dead writers can be left besides skipped files.
+    layout::remove_stale_temps(&legacy);
+    let _ = fs::remove_dir(&legacy);
+    if moved > 0 {
+        tracing::info!(
+            moved,
+            to = %target.display(),
+            "moved agent files written before tenants into the open tenant `default`"
+        );
+    }
+    Ok(())
+}
+
 /// Read a file's header, checking that it holds `expected` when given (a
-/// renamed file must not be restored as another agent).
+/// renamed or moved file must not be restored as another agent, or for
+/// another tenant).
 pub(crate) fn read_header_of(
     path: &Path,
-    expected: Option<&AgentId>,
+    expected: Option<&AgentKey>,
 ) -> Result<FileHeader, StoreError> {
     let file = File::open(path).map_err(|e| StoreError::io("open", path, e))?;
     let len = file_len(&file, path)?;
@@ -302,7 +368,7 @@ pub(crate) fn read_header_of(
 /// file is positioned at the blob.
 pub(crate) fn open_checked(
     path: &Path,
-    expected: Option<&AgentId>,
+    expected: Option<&AgentKey>,
 ) -> Result<(File, FileHeader), StoreError> {
     let mut file = File::open(path).map_err(|e| StoreError::io("open", path, e))?;
     let len = file_len(&file, path)?;
@@ -332,15 +398,15 @@ fn file_len(file: &File, path: &Path) -> Result<u64, StoreError> {
 
 fn check_agent(
     header: &FileHeader,
-    expected: Option<&AgentId>,
+    expected: Option<&AgentKey>,
     path: &Path,
 ) -> Result<(), StoreError> {
     match expected {
-        Some(agent) if header.meta.agent != *agent => Err(StoreError::corrupt(
+        Some(key) if header.meta.agent != *key => Err(StoreError::corrupt(
             path,
             format!(
-                "file holds agent {} but is named for {agent}",
-                header.meta.agent
+                "file holds agent {} of tenant {} but its path is for agent {} of tenant {}",
+                header.meta.agent.agent, header.meta.agent.tenant, key.agent, key.tenant
             ),
         )),
         _ => Ok(()),

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use safetensors::SafeTensors;
-use semantic_domain::KvType;
+use semantic_domain::{KvType, TenantId};
 use tempfile::TempDir;
 
 use crate::format::{encode_raw_header, FORMAT_NAME};
 use crate::layout;
-use crate::test_support::{agent, blob, compat, open, record, FINGERPRINT};
+use crate::test_support::{agent, blob, compat, open, record, tenant_agent, FINGERPRINT};
 use crate::{
     find_agent, list_all, remove_everywhere, verify_all, Compat, DiskStore, LoadOutcome, StoreError,
 };
@@ -100,7 +100,7 @@ fn index_reads_headers_only() {
         .unwrap();
 
     let index = store.index().unwrap();
-    let agents: Vec<_> = index.iter().map(|m| m.agent.as_str()).collect();
+    let agents: Vec<_> = index.iter().map(|m| m.agent.agent.as_str()).collect();
     assert_eq!(agents, ["a", "b"]);
     assert_eq!(index[1].tokens, [1, 2, 3, 4]);
     assert_eq!(index[1].kv_bytes, 4096);
@@ -284,8 +284,9 @@ fn temp_files_are_ignored_and_stale_ones_cleaned() {
     let dir = TempDir::new().unwrap();
     let store = open(dir.path());
     let p = saved(&store, "a");
-    let fresh = layout::temp_path(store.agents_dir(), &agent("a"));
-    let stale = layout::temp_path(store.agents_dir(), &agent("b"));
+    let dir_of = store.tenant_dir(&TenantId::open());
+    let fresh = layout::temp_path(&dir_of, &agent("a").agent);
+    let stale = layout::temp_path(&dir_of, &agent("b").agent);
     fs::write(&fresh, b"half a save").unwrap();
     fs::write(&stale, b"a crashed save").unwrap();
     set_age(&stale, Duration::from_secs(120));
@@ -299,7 +300,7 @@ fn temp_files_are_ignored_and_stale_ones_cleaned() {
         store.load(&agent("b"), &compat()),
         Err(StoreError::NotFound { .. })
     ));
-    assert_eq!(verify_all(dir.path()).len(), 1);
+    assert_eq!(verify_all(dir.path(), None).len(), 1);
 
     set_age(&fresh, Duration::from_secs(61));
     drop(store);
@@ -316,7 +317,12 @@ fn save_replaces_an_existing_file() {
     let newer = record("a", vec![1, 2], blob(2, 5_000));
     store.save(&newer).unwrap();
     assert_eq!(usable(store.load(&agent("a"), &compat()).unwrap()), newer);
-    assert_eq!(layout::list_dir(store.agents_dir()).unwrap().len(), 1);
+    assert_eq!(
+        layout::list_dir(&store.tenant_dir(&TenantId::open()))
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -332,7 +338,9 @@ fn save_rejects_inconsistent_records() {
     rec.meta.model_fingerprint = "abcdef".into();
     let err = store.save(&rec).unwrap_err();
     assert!(err.to_string().contains("not this store's"), "{err}");
-    assert!(layout::list_dir(store.agents_dir()).unwrap().is_empty());
+    assert!(layout::list_dir(&store.tenant_dir(&TenantId::open()))
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -346,7 +354,7 @@ fn failed_save_leaves_no_temp_file() {
         .save(&record("a", vec![1], blob(1, 1000)))
         .unwrap_err();
     assert!(err.to_string().contains("a.safetensors"), "{err}");
-    let left = layout::list_dir(store.agents_dir()).unwrap();
+    let left = layout::list_dir(&store.tenant_dir(&TenantId::open())).unwrap();
     assert_eq!(left, [target]);
 }
 
@@ -396,8 +404,9 @@ fn paths_stay_inside_the_agents_dir() {
     let store = open(dir.path());
     for id in ["...", "a.b-c_d", "..a", "-", "_", &"x".repeat(128)] {
         let path = store.path_for(&agent(id));
-        assert_eq!(path.parent(), Some(store.agents_dir()), "{id}");
-        assert_eq!(layout::agent_of_file(&path), Some(agent(id)));
+        let tenant_dir = store.tenant_dir(&TenantId::open());
+        assert_eq!(path.parent(), Some(tenant_dir.as_path()), "{id}");
+        assert_eq!(layout::key_of_file(&path), Some(agent(id)));
         store.save(&record(id, vec![1], blob(3, 10))).unwrap();
         usable(store.load(&agent(id), &compat()).unwrap());
     }
@@ -422,25 +431,30 @@ fn models_live_apart_under_one_root() {
     rec.meta.model_fingerprint = other_fp.into();
     store_b.save(&rec).unwrap();
     assert!(store_b
-        .agents_dir()
+        .model_dir()
         .starts_with(dir.path().join("models/fedcba9876543210")));
 
     assert_eq!(store_a.index().unwrap().len(), 2);
     assert_eq!(store_b.index().unwrap().len(), 1);
-    assert_eq!(list_all(dir.path()).len(), 3);
-    assert!(verify_all(dir.path()).iter().all(|(_, r)| r.is_ok()));
-    assert_eq!(find_agent(dir.path(), &agent("shared")).unwrap().len(), 2);
+    assert_eq!(list_all(dir.path(), None).len(), 3);
+    assert!(verify_all(dir.path(), None).iter().all(|(_, r)| r.is_ok()));
+    assert_eq!(
+        find_agent(dir.path(), &agent("shared").agent, None)
+            .unwrap()
+            .len(),
+        2
+    );
 
-    let removed = remove_everywhere(dir.path(), Some(&agent("shared"))).unwrap();
+    let removed = remove_everywhere(dir.path(), Some(&agent("shared").agent), None).unwrap();
     assert_eq!(removed.len(), 2);
-    assert_eq!(list_all(dir.path()).len(), 1);
+    assert_eq!(list_all(dir.path(), None).len(), 1);
     assert!(store_a.remove(&agent("only-a")).unwrap());
     assert!(!store_a.remove(&agent("only-a")).unwrap());
 
     saved(&store_a, "x");
     saved(&store_a, "y");
     assert_eq!(store_a.remove_all().unwrap(), 2);
-    assert!(list_all(dir.path()).is_empty());
+    assert!(list_all(dir.path(), None).is_empty());
     assert_eq!(store_a.model_fingerprint(), FINGERPRINT);
 }
 
@@ -455,14 +469,95 @@ fn verify_all_reports_each_bad_file() {
     bytes[at] ^= 0xff;
     fs::write(&bad, bytes).unwrap();
 
-    let reports = verify_all(dir.path());
+    let reports = verify_all(dir.path(), None);
     assert_eq!(reports.len(), 2);
     let (path, result) = reports.iter().find(|(_, r)| r.is_err()).unwrap();
     assert_eq!(path, &bad);
     let err = result.as_ref().unwrap_err().to_string();
     assert!(err.contains("checksum mismatch"), "{err}");
     // Headers alone cannot see a blob error.
-    assert!(list_all(dir.path()).iter().all(|(_, r)| r.is_ok()));
+    assert!(list_all(dir.path(), None).iter().all(|(_, r)| r.is_ok()));
     // A root that does not exist is simply empty.
-    assert!(verify_all(&dir.path().join("nowhere")).is_empty());
+    assert!(verify_all(&dir.path().join("nowhere"), None).is_empty());
+}
+
+/// A record of `id` owned by `tenant`.
+fn tenant_record(tenant: &str, id: &str, seed: u64) -> crate::AgentRecord {
+    let mut rec = record(id, vec![1, 2, 3], blob(seed, 2048));
+    rec.meta.agent = tenant_agent(tenant, id);
+    rec
+}
+
+#[test]
+fn tenants_keep_agents_of_the_same_id_apart() {
+    let dir = TempDir::new().unwrap();
+    let store = open(dir.path());
+    let a = tenant_record("a", "planner", 1);
+    let b = tenant_record("b", "planner", 2);
+    store.save(&a).unwrap();
+    store.save(&b).unwrap();
+    let pa = store.path_for(&a.meta.agent);
+    assert!(
+        pa.ends_with("tenants/a/agents/planner.safetensors"),
+        "{pa:?}"
+    );
+    assert_eq!(usable(store.load(&a.meta.agent, &compat()).unwrap()), a);
+    assert_eq!(usable(store.load(&b.meta.agent, &compat()).unwrap()), b);
+    let index: Vec<String> = store
+        .index()
+        .unwrap()
+        .iter()
+        .map(|m| m.agent.to_string())
+        .collect();
+    assert_eq!(index, ["a/planner", "b/planner"]);
+    let only_b = TenantId::parse("b").unwrap();
+    assert_eq!(list_all(dir.path(), Some(&only_b)).len(), 1);
+    assert!(store.remove(&a.meta.agent).unwrap());
+    assert!(store.path_for(&b.meta.agent).exists());
+}
+
+#[test]
+fn a_file_moved_into_another_tenants_folder_is_not_loaded_for_it() {
+    let dir = TempDir::new().unwrap();
+    let store = open(dir.path());
+    let a = tenant_record("a", "planner", 1);
+    store.save(&a).unwrap();
+    let as_b = tenant_agent("b", "planner");
+    let into_b = store.path_for(&as_b);
+    fs::create_dir_all(into_b.parent().unwrap()).unwrap();
+    fs::copy(store.path_for(&a.meta.agent), &into_b).unwrap();
+    assert_corrupt(store.load(&as_b, &compat()), &into_b, "of tenant a");
+    // The index sets it aside too, and keeps A's own file.
+    let index = store.index().unwrap();
+    assert_eq!(index.len(), 1);
+    assert_eq!(index[0].agent, a.meta.agent);
+    assert!(!into_b.exists());
+}
+
+#[test]
+fn files_written_before_tenants_move_into_the_open_tenant() {
+    let dir = TempDir::new().unwrap();
+    let store = open(dir.path());
+    let p = saved(&store, "old");
+    // The layout and metadata before tenants: no `tenant` key, no tenants folder.
+    let mut map = metadata_of(&p);
+    map.remove("tenant");
+    let legacy_dir = store.model_dir().join("agents");
+    fs::create_dir_all(&legacy_dir).unwrap();
+    let legacy = legacy_dir.join("old.safetensors");
+    forge(&legacy, map, &blob(7, 4096));
+    fs::remove_file(&p).unwrap();
+    assert_eq!(
+        list_all(dir.path(), None).len(),
+        1,
+        "listed before migration"
+    );
+    drop(store);
+
+    let store = open(dir.path());
+    assert!(!legacy.exists() && !legacy_dir.exists());
+    assert!(p.exists(), "moved to {p:?}");
+    let loaded = usable(store.load(&agent("old"), &compat()).unwrap());
+    assert_eq!(loaded.meta.agent, agent("old"));
+    assert_eq!(loaded.meta.tokens, [1, 2, 3, 4]);
 }

@@ -4,7 +4,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use semantic_domain::AgentId;
+use semantic_domain::AgentKey;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -28,13 +28,13 @@ pub enum StoreError {
     Unsupported { path: PathBuf, reason: String },
     /// No file for this agent under this model.
     #[error("no cached KV for agent {agent} (looked for {})", path.display())]
-    NotFound { agent: AgentId, path: PathBuf },
+    NotFound { agent: AgentKey, path: PathBuf },
     /// The model fingerprint cannot name a directory.
     #[error("model fingerprint {fingerprint:?} is unusable: {reason}")]
     InvalidFingerprint { fingerprint: String, reason: String },
     /// `save` was handed a record that contradicts itself or this store.
     #[error("refusing to save agent {agent}: {reason}")]
-    InvalidRecord { agent: AgentId, reason: String },
+    InvalidRecord { agent: AgentKey, reason: String },
 }
 
 impl StoreError {

@@ -8,7 +8,8 @@
 //! ```
 //!
 //! The header holds one tensor, `kv_state` (dtype U8, shape `[kv_bytes]`),
-//! and string metadata: `format`, `format_version`, `agent_id`,
+//! and string metadata: `format`, `format_version`, `agent_id`, `tenant`
+//! (absent in files written before tenants: the open tenant `default`),
 //! `model_fingerprint`, `engine_build`, `kv_type`, `token_count`, `tokens`
 //! (JSON array of i32), `kv_bytes`, `kv_checksum` + `kv_checksum_algo`
 //! (CRC-32/ISO-HDLC of the blob, 8 hex digits), `created_unix_ms`, and
@@ -23,7 +24,7 @@ use std::path::Path;
 
 use safetensors::tensor::{Metadata, TensorInfo};
 use safetensors::Dtype;
-use semantic_domain::{AgentId, KvType, TokenId};
+use semantic_domain::{AgentId, AgentKey, KvType, TenantId, TokenId};
 
 use crate::error::StoreError;
 use crate::record::AgentRecordMeta;
@@ -94,7 +95,8 @@ pub fn encode_header(meta: &AgentRecordMeta, kv_checksum: u32) -> Result<Vec<u8>
     let mut map: HashMap<String, String> = [
         ("format", FORMAT_NAME.to_owned()),
         ("format_version", FORMAT_VERSION.to_string()),
-        ("agent_id", meta.agent.to_string()),
+        ("agent_id", meta.agent.agent.to_string()),
+        ("tenant", meta.agent.tenant.to_string()),
         ("model_fingerprint", meta.model_fingerprint.clone()),
         ("engine_build", meta.engine_build.clone()),
         ("kv_type", meta.kv_type.as_str().to_owned()),
@@ -300,6 +302,11 @@ fn parse_meta(
     let raw_agent = field(map, "agent_id")?;
     let agent = AgentId::parse(raw_agent)
         .or_else(|e| corrupt(format!("metadata agent_id {raw_agent:?} is invalid: {e}")))?;
+    let tenant = match map.get("tenant") {
+        None => TenantId::open(),
+        Some(raw) => TenantId::parse_any(raw)
+            .or_else(|e| corrupt(format!("metadata tenant {raw:?} is invalid: {e}")))?,
+    };
     let raw_kv_type = field(map, "kv_type")?;
     let kv_type: KvType = raw_kv_type
         .parse()
@@ -324,7 +331,7 @@ fn parse_meta(
         ));
     }
     Ok(AgentRecordMeta {
-        agent,
+        agent: AgentKey::new(tenant, agent),
         model_fingerprint: field(map, "model_fingerprint")?.to_owned(),
         engine_build: field(map, "engine_build")?.to_owned(),
         kv_type,

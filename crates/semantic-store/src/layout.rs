@@ -1,15 +1,19 @@
 //! Where files live under the cache root.
 //!
 //! ```text
-//! <root>/models/<first 16 hex digits of the model fingerprint>/agents/<agent>.safetensors
-//! <root>/models/<prefix>/agents/<agent>.safetensors.<pid>.<n>.tmp   (a save in progress)
+//! <root>/models/<first 16 hex digits of the model fingerprint>/tenants/<tenant>/agents/<agent>.safetensors
+//! <root>/models/<prefix>/tenants/<tenant>/agents/<agent>.safetensors.<pid>.<n>.tmp   (a save in progress)
 //! <root>/quarantine/<unix_ms>-<prefix>-<agent>.safetensors[.reason.txt]
 //! ```
 //!
 //! One directory per model keeps caches of different models apart, and
-//! switching back to a model finds its agents again. Agent ids are validated
-//! by [`AgentId`] to be safe file names, so no path built here can leave its
-//! directory.
+//! switching back to a model finds its agents again; one per tenant keeps
+//! tenants' agents apart (the file's metadata names its tenant too, so a
+//! file moved into another tenant's folder is a mismatch, not a hit).
+//! Before tenants, files lived in `<root>/models/<prefix>/agents/`: they
+//! belong to the open tenant (`default`) and are moved into its folder
+//! when the store opens. Agent ids and tenant names are validated to be safe
+//! file names, so no path built here can leave its directory.
 
 use std::fs;
 use std::io;
@@ -17,11 +21,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use semantic_domain::AgentId;
+use semantic_domain::{AgentId, AgentKey, TenantId};
 
 use crate::error::StoreError;
 
 pub const MODELS_DIR: &str = "models";
+pub const TENANTS_DIR: &str = "tenants";
 pub const AGENTS_DIR: &str = "agents";
 pub const QUARANTINE_DIR: &str = "quarantine";
 /// Extension of a complete agent file.
@@ -54,9 +59,35 @@ pub fn fingerprint_prefix(fingerprint: &str) -> Result<String, StoreError> {
     Ok(fingerprint[..len].to_ascii_lowercase())
 }
 
-/// `<root>/models/<prefix>/agents`.
-pub fn agents_dir(root: &Path, prefix: &str) -> PathBuf {
-    root.join(MODELS_DIR).join(prefix).join(AGENTS_DIR)
+/// `<root>/models/<prefix>`: everything of one model.
+pub fn model_dir(root: &Path, prefix: &str) -> PathBuf {
+    root.join(MODELS_DIR).join(prefix)
+}
+
+/// `<model dir>/tenants/<tenant>/agents`.
+pub fn tenant_agents_dir(model_dir: &Path, tenant: &TenantId) -> PathBuf {
+    model_dir
+        .join(TENANTS_DIR)
+        .join(tenant.as_str())
+        .join(AGENTS_DIR)
+}
+
+/// `<model dir>/agents`: where agent files lived before tenants.
+pub fn legacy_agents_dir(model_dir: &Path) -> PathBuf {
+    model_dir.join(AGENTS_DIR)
+}
+
+/// Every tenant's agents directory of one model, with its tenant;
+/// directories not named for a valid tenant are skipped.
+pub fn tenant_dirs(model_dir: &Path) -> Result<Vec<(TenantId, PathBuf)>, StoreError> {
+    Ok(list_dir(&model_dir.join(TENANTS_DIR))?
+        .into_iter()
+        .filter_map(|dir| {
+            let tenant = TenantId::parse_any(dir.file_name()?.to_str()?).ok()?;
+            let agents = dir.join(AGENTS_DIR);
+            agents.is_dir().then_some((tenant, agents))
+        })
+        .collect())
 }
 
 pub fn quarantine_dir(root: &Path) -> PathBuf {
@@ -72,6 +103,24 @@ pub fn agent_file_name(agent: &AgentId) -> String {
 pub fn agent_of_file(path: &Path) -> Option<AgentId> {
     let name = path.file_name()?.to_str()?;
     AgentId::parse(name.strip_suffix(AGENT_EXT)?).ok()
+}
+
+/// The tenant and agent a file's path names: the agent from its name, the
+/// tenant from `tenants/<tenant>/agents/` above it (a file of the legacy
+/// layout belongs to the open tenant).
+pub fn key_of_file(path: &Path) -> Option<AgentKey> {
+    let agent = agent_of_file(path)?;
+    let tenant_dir = path.parent()?.parent()?;
+    let under_tenants = tenant_dir
+        .parent()
+        .and_then(|p| p.file_name())
+        .is_some_and(|n| n == TENANTS_DIR);
+    let tenant = if under_tenants {
+        TenantId::parse_any(tenant_dir.file_name()?.to_str()?).ok()?
+    } else {
+        TenantId::open()
+    };
+    Some(AgentKey::new(tenant, agent))
 }
 
 pub fn is_temp_file(path: &Path) -> bool {
@@ -107,13 +156,19 @@ pub fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     Ok(paths)
 }
 
-/// Every `<root>/models/*/agents` directory, for commands that span models.
-pub fn all_agents_dirs(root: &Path) -> Result<Vec<PathBuf>, StoreError> {
-    Ok(list_dir(&root.join(MODELS_DIR))?
-        .into_iter()
-        .map(|model| model.join(AGENTS_DIR))
-        .filter(|dir| dir.is_dir())
-        .collect())
+/// Every agents directory under `root` — each tenant's of each model, and
+/// the legacy ones a store has not migrated yet — with its tenant, for
+/// commands that span models.
+pub fn all_agents_dirs(root: &Path) -> Result<Vec<(TenantId, PathBuf)>, StoreError> {
+    let mut dirs = Vec::new();
+    for model in list_dir(&root.join(MODELS_DIR))? {
+        dirs.extend(tenant_dirs(&model)?);
+        let legacy = legacy_agents_dir(&model);
+        if legacy.is_dir() {
+            dirs.push((TenantId::open(), legacy));
+        }
+    }
+    Ok(dirs)
 }
 
 /// Delete temp files in `dir` untouched for [`STALE_TEMP_AGE`]; returns how

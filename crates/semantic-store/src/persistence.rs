@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use semantic_domain::persistence::{AgentPersistence, AgentSnapshot, LoadResult, StoredAgent};
-use semantic_domain::AgentId;
+use semantic_domain::AgentKey;
 
 use crate::{
     AgentRecord, AgentRecordMeta, Compat, DiskStore, LoadOutcome, PersistWriter, StoreError,
@@ -55,7 +55,7 @@ impl StorePersistence {
     }
 
     /// Count a bad file and move it aside.
-    fn reject(&self, agent: &AgentId, reason: String, tokens: Option<Vec<i32>>) -> LoadResult {
+    fn reject(&self, agent: &AgentKey, reason: String, tokens: Option<Vec<i32>>) -> LoadResult {
         let path = self.store.path_for(agent);
         match self.store.quarantine(&path, &reason) {
             Ok(to) => {
@@ -86,7 +86,7 @@ impl AgentPersistence for StorePersistence {
         });
     }
 
-    fn load(&self, agent: &AgentId) -> LoadResult {
+    fn load(&self, agent: &AgentKey) -> LoadResult {
         // A queued write for this agent must land first, or we would read
         // an older turn (or nothing).
         self.writer.flush();
@@ -137,7 +137,7 @@ impl AgentPersistence for StorePersistence {
         }
     }
 
-    fn remove(&self, agent: &AgentId) -> bool {
+    fn remove(&self, agent: &AgentKey) -> bool {
         self.writer.cancel(agent);
         self.store.remove(agent).unwrap_or_else(|e| {
             tracing::warn!(%agent, error = %e, "cannot remove agent file");

@@ -2,13 +2,14 @@
 
 use std::fmt;
 
-use semantic_domain::{AgentId, KvState, KvType, TokenId};
+use semantic_domain::{AgentKey, KvState, KvType, TokenId};
 
 /// Everything about an agent's KV file except the blob itself. This is what
 /// the header holds, so an index can be built without reading any blob.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentRecordMeta {
-    pub agent: AgentId,
+    /// The agent and the tenant it belongs to.
+    pub agent: AgentKey,
     /// Hex fingerprint of the model the KV was computed with.
     pub model_fingerprint: String,
     /// llama.cpp build that produced the blob; its state layout is not a

@@ -2,15 +2,24 @@
 
 use std::path::Path;
 
-use semantic_domain::{AgentId, KvType, TokenId};
+use semantic_domain::{AgentId, AgentKey, KvType, TenantId, TokenId};
 
 use crate::{AgentRecord, AgentRecordMeta, Compat, DiskStore};
 
 pub const FINGERPRINT: &str = "0123456789abcdef0123456789abcdef";
 pub const BUILD: &str = "b1234-test";
 
-pub fn agent(id: &str) -> AgentId {
-    AgentId::parse(id).unwrap()
+/// An agent of the open tenant.
+pub fn agent(id: &str) -> AgentKey {
+    AgentKey::open(AgentId::parse(id).unwrap())
+}
+
+/// An agent of a named tenant.
+pub fn tenant_agent(tenant: &str, id: &str) -> AgentKey {
+    AgentKey::new(
+        TenantId::parse(tenant).unwrap(),
+        AgentId::parse(id).unwrap(),
+    )
 }
 
 /// Deterministic, non-repeating bytes, so a byte from one version cannot be

@@ -22,7 +22,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use semantic_domain::AgentId;
+use semantic_domain::AgentKey;
 
 use crate::disk_store::DiskStore;
 use crate::error::StoreError;
@@ -35,7 +35,7 @@ pub const SETTLE: Duration = Duration::from_millis(500);
 /// Called on the writer thread after each write attempt, with the bytes
 /// written or the error and how long the attempt took. Must not call
 /// [`PersistWriter::flush`] (the write it reports is not finished yet).
-pub type OnWritten = Box<dyn Fn(&AgentId, Result<u64, &StoreError>, Duration) + Send>;
+pub type OnWritten = Box<dyn Fn(&AgentKey, Result<u64, &StoreError>, Duration) + Send>;
 
 /// Counters since the writer started.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -64,9 +64,9 @@ struct Pending {
 
 #[derive(Default)]
 struct Queue {
-    pending: HashMap<AgentId, Pending>,
+    pending: HashMap<AgentKey, Pending>,
     /// Agents in order of their oldest unwritten submission.
-    order: VecDeque<AgentId>,
+    order: VecDeque<AgentKey>,
     /// Oldest submission covered by the write in progress.
     in_flight: Option<u64>,
     next_seq: u64,
@@ -164,7 +164,7 @@ impl PersistWriter {
 
     /// Drop `agent`'s queued record, if any (e.g. the agent was deleted). A
     /// write already in progress still completes.
-    pub fn cancel(&self, agent: &AgentId) -> bool {
+    pub fn cancel(&self, agent: &AgentKey) -> bool {
         let mut q = self.shared.lock();
         if q.pending.remove(agent).is_none() {
             return false;

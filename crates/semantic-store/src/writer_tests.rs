@@ -120,9 +120,9 @@ fn errors_are_counted_and_reported_not_fatal() {
     let stats = writer.stats();
     assert_eq!((stats.written, stats.failed), (1, 1), "{stats:?}");
     let reports = reports.lock().unwrap();
-    assert!(reports[0].starts_with("blocked err"), "{reports:?}");
+    assert!(reports[0].starts_with("default/blocked err"), "{reports:?}");
     assert!(reports[0].contains("blocked.safetensors"), "{reports:?}");
-    assert!(reports[1].starts_with("fine ok"), "{reports:?}");
+    assert!(reports[1].starts_with("default/fine ok"), "{reports:?}");
     assert_eq!(loaded_tokens(&store, "fine"), [2]);
 }
 

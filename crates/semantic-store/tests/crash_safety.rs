@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use semantic_domain::{AgentId, KvType};
+use semantic_domain::{AgentId, AgentKey, KvType, TenantId};
 use semantic_store::{verify_all, AgentRecord, AgentRecordMeta, Compat, DiskStore, LoadOutcome};
 
 const CHILD_DIR_ENV: &str = "SEMANTIC_STORE_CRASH_CHILD_DIR";
@@ -35,8 +35,8 @@ fn blob(v: u64) -> Vec<u8> {
     out
 }
 
-fn agent_of(v: u64) -> AgentId {
-    AgentId::parse(AGENTS[(v % 3) as usize]).unwrap()
+fn agent_of(v: u64) -> AgentKey {
+    AgentKey::open(AgentId::parse(AGENTS[(v % 3) as usize]).unwrap())
 }
 
 /// Version `v` of its agent's record; `tokens[0]` names the version.
@@ -82,14 +82,15 @@ fn check_agents_dir(root: &Path, store: &DiskStore) -> (usize, usize) {
         kv_type: KvType::Q8_0,
     };
     let (mut agents, mut temps) = (0, 0);
-    for entry in std::fs::read_dir(store.agents_dir()).unwrap() {
+    for entry in std::fs::read_dir(store.tenant_dir(&TenantId::open())).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if name.ends_with(".tmp") {
             temps += 1;
             continue;
         }
-        let id = AgentId::parse(name.strip_suffix(".safetensors").unwrap()).unwrap();
+        let id =
+            AgentKey::open(AgentId::parse(name.strip_suffix(".safetensors").unwrap()).unwrap());
         let loaded = match store.load(&id, &compat) {
             Ok(LoadOutcome::Usable(record)) => record,
             other => panic!("{name} after a kill: {other:?}"),
@@ -98,7 +99,7 @@ fn check_agents_dir(root: &Path, store: &DiskStore) -> (usize, usize) {
         assert!(loaded == version(v), "{name} is not version {v}");
         agents += 1;
     }
-    let verified = verify_all(root);
+    let verified = verify_all(root, None);
     assert_eq!(verified.len(), agents);
     for (path, result) in verified {
         assert!(result.is_ok(), "{}: {result:?}", path.display());

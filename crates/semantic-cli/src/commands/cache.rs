@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
-use semantic_domain::AgentId;
+use semantic_domain::{AgentId, TenantId};
 use semantic_store::{format::CHECKSUM_ALGO, AgentRecordMeta};
 
 use crate::cli::{CacheArgs, CacheCommand, CacheRmArgs};
@@ -16,11 +16,13 @@ const TOKENS_SHOWN: usize = 8;
 
 pub fn run(args: CacheArgs) -> anyhow::Result<()> {
     let root = cache_dir(args.cache_dir)?;
+    let tenant = args.tenant.as_deref().map(parse_tenant).transpose()?;
+    let tenant = tenant.as_ref();
     match args.command {
-        CacheCommand::Ls => list(&root),
-        CacheCommand::Inspect { agent } => inspect(&root, &parse_agent(&agent)?),
-        CacheCommand::Verify => verify(&root),
-        CacheCommand::Rm(rm) => remove(&root, rm),
+        CacheCommand::Ls => list(&root, tenant),
+        CacheCommand::Inspect { agent } => inspect(&root, &parse_agent(&agent)?, tenant),
+        CacheCommand::Verify => verify(&root, tenant),
+        CacheCommand::Rm(rm) => remove(&root, rm, tenant),
     }
 }
 
@@ -40,28 +42,41 @@ fn parse_agent(raw: &str) -> anyhow::Result<AgentId> {
     AgentId::parse(raw).with_context(|| format!("invalid agent id {raw:?}"))
 }
 
-fn list(root: &Path) -> anyhow::Result<()> {
+fn parse_tenant(raw: &str) -> anyhow::Result<TenantId> {
+    TenantId::parse_any(raw).with_context(|| format!("invalid --tenant {raw:?}"))
+}
+
+/// `under <root>`, and `for tenant <t>` when filtering, for messages.
+fn scope(root: &Path, tenant: Option<&TenantId>) -> String {
+    match tenant {
+        Some(t) => format!("under {} for tenant {t}", root.display()),
+        None => format!("under {}", root.display()),
+    }
+}
+
+fn list(root: &Path, tenant: Option<&TenantId>) -> anyhow::Result<()> {
     let mut rows = Vec::new();
-    for (path, result) in semantic_store::list_all(root) {
+    for (path, result) in semantic_store::list_all(root, tenant) {
         match result {
             Ok(meta) => rows.push((file_size(&path).unwrap_or(meta.kv_bytes), meta)),
             Err(err) => eprintln!("warning: {err}"),
         }
     }
     if rows.is_empty() {
-        eprintln!("no cached agents under {}", root.display());
+        eprintln!("no cached agents {}", scope(root, tenant));
         return Ok(());
     }
     rows.sort_by_key(|(_, meta)| std::cmp::Reverse(meta.created_unix_ms));
     let now = now_ms();
     println!(
-        "{:<24} {:<16} {:<4} {:>8} {:>10}  LAST USE",
-        "AGENT", "MODEL", "TIER", "TOKENS", "SIZE"
+        "{:<24} {:<24} {:<16} {:<4} {:>8} {:>10}  LAST USE",
+        "TENANT", "AGENT", "MODEL", "TIER", "TOKENS", "SIZE"
     );
     for (size, meta) in &rows {
         println!(
-            "{:<24} {:<16} {:<4} {:>8} {:>10}  {}",
-            meta.agent.as_str(),
+            "{:<24} {:<24} {:<16} {:<4} {:>8} {:>10}  {}",
+            meta.agent.tenant.as_str(),
+            meta.agent.agent.as_str(),
             model_prefix(&meta.model_fingerprint),
             "disk",
             meta.tokens.len(),
@@ -73,10 +88,10 @@ fn list(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn inspect(root: &Path, agent: &AgentId) -> anyhow::Result<()> {
-    let paths = semantic_store::find_agent(root, agent)?;
+fn inspect(root: &Path, agent: &AgentId, tenant: Option<&TenantId>) -> anyhow::Result<()> {
+    let paths = semantic_store::find_agent(root, agent, tenant)?;
     if paths.is_empty() {
-        bail!("no cached KV for agent {agent} under {}", root.display());
+        bail!("no cached KV for agent {agent} {}", scope(root, tenant));
     }
     let mut damaged = 0;
     for (i, path) in paths.iter().enumerate() {
@@ -90,7 +105,7 @@ fn inspect(root: &Path, agent: &AgentId) -> anyhow::Result<()> {
         match semantic_store::read_file_header(path) {
             Ok(header) => {
                 print_meta(&header.meta, header.format_version, header.kv_checksum);
-                match semantic_store::verify_file(path, agent) {
+                match semantic_store::verify_file(path, &header.meta.agent) {
                     Ok(_) => println!("{:<18} OK (size and checksum verified)", "check:"),
                     Err(err) => {
                         damaged += 1;
@@ -120,7 +135,8 @@ fn print_meta(meta: &AgentRecordMeta, format_version: u32, kv_checksum: u32) {
         "format",
         &format_args!("{} v{format_version}", semantic_store::format::FORMAT_NAME),
     );
-    field("agent_id", &meta.agent);
+    field("agent_id", &meta.agent.agent);
+    field("tenant", &meta.agent.tenant);
     field("model_fingerprint", &meta.model_fingerprint);
     field("engine_build", &meta.engine_build);
     field("kv_type", &meta.kv_type);
@@ -145,10 +161,10 @@ fn print_meta(meta: &AgentRecordMeta, format_version: u32, kv_checksum: u32) {
     );
 }
 
-fn verify(root: &Path) -> anyhow::Result<()> {
-    let reports = semantic_store::verify_all(root);
+fn verify(root: &Path, tenant: Option<&TenantId>) -> anyhow::Result<()> {
+    let reports = semantic_store::verify_all(root, tenant);
     if reports.is_empty() {
-        println!("no agent files under {}", root.display());
+        println!("no agent files {}", scope(root, tenant));
         return Ok(());
     }
     let mut corrupt = 0;
@@ -176,19 +192,19 @@ fn verify(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn remove(root: &Path, args: CacheRmArgs) -> anyhow::Result<()> {
+fn remove(root: &Path, args: CacheRmArgs, tenant: Option<&TenantId>) -> anyhow::Result<()> {
     let agent = match (&args.agent, args.all) {
         (Some(raw), false) => Some(parse_agent(raw)?),
         (None, true) => None,
         _ => bail!("pass either an agent id or --all"),
     };
-    let removed = semantic_store::remove_everywhere(root, agent.as_ref())?;
+    let removed = semantic_store::remove_everywhere(root, agent.as_ref(), tenant)?;
     for path in &removed {
         println!("removed {}", path.display());
     }
     match (agent, removed.len()) {
-        (Some(agent), 0) => bail!("no cached KV for agent {agent} under {}", root.display()),
-        (None, 0) => println!("nothing to remove under {}", root.display()),
+        (Some(agent), 0) => bail!("no cached KV for agent {agent} {}", scope(root, tenant)),
+        (None, 0) => println!("nothing to remove {}", scope(root, tenant)),
         (None, n) => println!("removed {n} agent files"),
         (Some(_), _) => {}
     }

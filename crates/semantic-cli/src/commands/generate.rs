@@ -29,11 +29,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         ignore_eos: false,
         grammar: None,
     };
-    let mut stream = engine.submit(GenerateRequest {
-        prompt,
-        sampling,
-        agent: None,
-    })?;
+    let mut stream = engine.submit(GenerateRequest::new(prompt, sampling, None))?;
     let result = print_stream(&mut stream);
     drop(stream);
     engine.shutdown();

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use semantic_domain::persistence::AgentPersistence;
+use semantic_domain::TenantId;
 use semantic_engine::system_info::llama_build_info;
 use semantic_engine::{EngineConfig, EngineError, EngineHandle};
 use semantic_server::{EngineFactory, ProbeSettings, RouterState, Server};
@@ -64,6 +65,10 @@ async fn serve(
     cache_dir: PathBuf,
 ) -> anyhow::Result<()> {
     let addr = server_config.socket_addr();
+    let key_tenants = server_config
+        .auth
+        .api_keys_required()
+        .then(|| server_config.auth.tenants());
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} (--host/--port)"))?;
@@ -97,6 +102,9 @@ async fn serve(
     };
     let state = server.start(engine, Some(factory));
     tracing::info!("serving");
+    if let Some(tenants) = key_tenants {
+        warn_if_open_tenant_unreachable(&state.current().engine, &tenants).await;
+    }
 
     signals.first().await;
     drain(&server, &state, &mut signals, args.shutdown_timeout.into()).await;
@@ -110,6 +118,28 @@ async fn serve(
     }
     tracing::info!("shut down");
     Ok(())
+}
+
+/// Agents of the open tenant (cached by a server without keys, or written
+/// before tenants existed) are reachable only by a key of that tenant: say
+/// so at start-up rather than let an upgrade turn them cold silently.
+async fn warn_if_open_tenant_unreachable(engine: &EngineHandle, key_tenants: &[TenantId]) {
+    let open = TenantId::open();
+    if key_tenants.contains(&open) {
+        return;
+    }
+    let Ok(agents) = engine.agents().await else {
+        return;
+    };
+    let stranded = agents.iter().filter(|a| a.agent.tenant == open).count();
+    if stranded > 0 {
+        tracing::warn!(
+            agents = stranded,
+            "agents cached for tenant `default` (by a server without API keys, or before tenants \
+             existed) are unreachable: no API key belongs to it; to keep using them, give a key \
+             `tenant=default` in --api-key-file"
+        );
+    }
 }
 
 /// Refuse new work and wait for the requests in flight, up to `timeout` or

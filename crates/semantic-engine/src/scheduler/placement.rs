@@ -9,9 +9,9 @@
 use std::time::Instant;
 
 use semantic_domain::tokens::common_prefix_len;
-use semantic_domain::{AgentId, CacheSource, TokenId};
+use semantic_domain::{AgentKey, CacheSource, TokenId};
 
-use super::Scheduler;
+use super::{PrefixSharing, Scheduler};
 use crate::agent_cache::Tier;
 use crate::backend::{ComputeBackend, SlotId};
 use crate::sequence::Sequence;
@@ -69,7 +69,7 @@ impl<B: ComputeBackend> Scheduler<B> {
         }
     }
 
-    fn start_load(&mut self, agent: AgentId) {
+    fn start_load(&mut self, agent: AgentKey) {
         let bytes = self.agents.get(&agent).map_or(0, |e| e.state_bytes);
         if let Some(mut entry) = self.agents.remove(&agent) {
             entry.tier = Tier::Loading;
@@ -85,7 +85,7 @@ impl<B: ComputeBackend> Scheduler<B> {
     /// Count the reads of an agent's file that did not end in a placement;
     /// past [`THRASH_LOADS`] the tiers are moving it back and forth without
     /// serving it, which the rules in ARCHITECTURE.md forbid: say so once.
-    fn note_load_for_thrash(&mut self, agent: &AgentId, bytes: u64) {
+    fn note_load_for_thrash(&mut self, agent: &AgentKey, bytes: u64) {
         let loads = self.unplaced_loads.entry(agent.clone()).or_default();
         *loads += 1;
         if *loads == THRASH_LOADS {
@@ -102,7 +102,7 @@ impl<B: ComputeBackend> Scheduler<B> {
 
     /// A request of `agent` was placed: its loads paid off, and a state
     /// staged for it that placement did not restore is no longer pinned.
-    pub(super) fn note_placed(&mut self, agent: &AgentId) {
+    pub(super) fn note_placed(&mut self, agent: &AgentKey) {
         self.unplaced_loads.remove(agent);
         if let Some(entry) = self.agents.get(agent) {
             if matches!(entry.tier, Tier::Staged { .. }) {
@@ -144,7 +144,7 @@ impl<B: ComputeBackend> Scheduler<B> {
         true
     }
 
-    fn parked_agent_index(&self, agent: Option<&AgentId>) -> Option<usize> {
+    fn parked_agent_index(&self, agent: Option<&AgentKey>) -> Option<usize> {
         let agent = agent?;
         self.parked
             .iter()
@@ -213,11 +213,14 @@ impl<B: ComputeBackend> Scheduler<B> {
         true
     }
 
-    /// Share the cells of the parked sequence with the longest common prefix.
+    /// Share the cells of the parked sequence of the same tenant (see
+    /// [`PrefixSharing`]) with the longest common prefix.
     fn share_longest_prefix(&mut self, seq: &mut Sequence, slot: SlotId) {
+        let across = self.sharing == PrefixSharing::AcrossTenants;
         let best = self
             .parked
             .iter()
+            .filter(|p| across || p.tenant == seq.tenant)
             .map(|p| (reusable_prefix(&p.tokens, &seq.tokens), p.slot, p.owner))
             .max_by_key(|(len, _, _)| *len);
         let Some((keep, src_slot, src_owner)) = best else {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use semantic_domain::block_pool::OwnerId;
 use semantic_domain::persistence::{AgentSnapshot, LoadResult, StoredAgent};
-use semantic_domain::{AgentId, KvState, TokenId};
+use semantic_domain::{AgentKey, KvState, TenantId, TokenId};
 
 use super::Scheduler;
 use crate::agent_cache::{AgentEntry, Tier};
@@ -34,7 +34,10 @@ pub(crate) struct Parked {
     pub owner: OwnerId,
     /// Tokens whose KV the slot holds.
     pub tokens: Vec<TokenId>,
-    pub agent: Option<AgentId>,
+    /// Whose prompt the cells hold: only this tenant's requests may share
+    /// them (unless sharing across tenants is configured).
+    pub tenant: TenantId,
+    pub agent: Option<AgentKey>,
     /// Holds a turn not yet written to disk.
     pub dirty: bool,
     /// When the turn ended: it is snapshotted once it has settled.
@@ -106,13 +109,14 @@ impl<B: ComputeBackend> Scheduler<B> {
             dirty,
             finished: Instant::now(),
             persist_report: seq.persist_report.take().filter(|_| dirty),
+            tenant: seq.tenant.clone(),
             agent: seq.agent,
         });
     }
 
     /// Free the least recently used parked sequence (anonymous ones first),
     /// demoting an agent's cells to the warm tier. False when none is parked.
-    pub(super) fn evict_one(&mut self, keep: Option<&AgentId>) -> bool {
+    pub(super) fn evict_one(&mut self, keep: Option<&AgentKey>) -> bool {
         let index = self
             .parked
             .iter()
@@ -130,13 +134,13 @@ impl<B: ComputeBackend> Scheduler<B> {
     }
 
     /// Some waiting request is of `agent`.
-    pub(super) fn is_waited_for(&self, agent: &AgentId) -> bool {
+    pub(super) fn is_waited_for(&self, agent: &AgentKey) -> bool {
         self.waiting.iter().any(|s| s.agent.as_ref() == Some(agent))
     }
 
     /// The agent of the request at the head of the queue: what the current
     /// admission needs, so no eviction may choose its state.
-    pub(super) fn head_agent(&self) -> Option<AgentId> {
+    pub(super) fn head_agent(&self) -> Option<AgentKey> {
         self.waiting.front().and_then(|s| s.agent.clone())
     }
 
@@ -159,7 +163,7 @@ impl<B: ComputeBackend> Scheduler<B> {
 
     /// Snapshot a hot agent into the warm tier (persisting it if needed),
     /// keeping the warm tier within its budget without touching `protect`.
-    fn demote(&mut self, parked: &mut Parked, agent: &AgentId, protect: Option<&AgentId>) {
+    fn demote(&mut self, parked: &mut Parked, agent: &AgentKey, protect: Option<&AgentKey>) {
         let state = match self.backend.snapshot(parked.slot) {
             Ok(state) => state,
             Err(err) => {
@@ -196,7 +200,7 @@ impl<B: ComputeBackend> Scheduler<B> {
 
     /// Put a state no request is waiting for any more under the warm
     /// budget's rule.
-    pub(super) fn unstage(&mut self, agent: &AgentId) {
+    pub(super) fn unstage(&mut self, agent: &AgentKey) {
         let Some(entry) = self.agents.remove(agent) else {
             return;
         };
@@ -220,7 +224,7 @@ impl<B: ComputeBackend> Scheduler<B> {
     /// Count what `put_warm` moved: `from_hot` (the agent just evicted from
     /// the engine) entered the warm tier unless it went straight down; the
     /// others went from warm to disk (or were dropped without a disk tier).
-    fn count_moved_down(&mut self, from_hot: Option<&AgentId>, moved: &[AgentId]) {
+    fn count_moved_down(&mut self, from_hot: Option<&AgentKey>, moved: &[AgentKey]) {
         let to = if self.persistence.is_some() {
             "disk"
         } else {
@@ -244,7 +248,7 @@ impl<B: ComputeBackend> Scheduler<B> {
     /// Hand a turn's state to persistence (shared, never copied: tens of MB
     /// copied here would sit on the engine thread, in front of whichever
     /// request comes next).
-    fn save(&mut self, agent: &AgentId, tokens: &[TokenId], state: KvState) {
+    fn save(&mut self, agent: &AgentKey, tokens: &[TokenId], state: KvState) {
         if let Some(persistence) = &self.persistence {
             persistence.save(AgentSnapshot {
                 agent: agent.clone(),
@@ -313,7 +317,7 @@ impl<B: ComputeBackend> Scheduler<B> {
     }
 
     /// The loader thread finished reading an agent's file.
-    pub fn on_loaded(&mut self, agent: AgentId, result: LoadResult, secs: f64) {
+    pub fn on_loaded(&mut self, agent: AgentKey, result: LoadResult, secs: f64) {
         let loading = self.agents.get(&agent).map(|e| &e.tier);
         if !matches!(loading, Some(Tier::Loading)) {
             // Deleted (or otherwise settled) while its file was read: the
@@ -373,7 +377,7 @@ impl<B: ComputeBackend> Scheduler<B> {
         }
     }
 
-    pub(super) fn set_tier(&mut self, agent: &AgentId, tier: Tier) {
+    pub(super) fn set_tier(&mut self, agent: &AgentKey, tier: Tier) {
         if let Some(mut entry) = self.agents.remove(agent) {
             entry.tier = tier;
             entry.last_use = SystemTime::now();
@@ -383,7 +387,7 @@ impl<B: ComputeBackend> Scheduler<B> {
 
     /// Move an idle agent's cache down to `target`. False if the agent is
     /// unknown or busy.
-    pub fn evict_agent(&mut self, agent: &AgentId, target: EvictTarget) -> bool {
+    pub fn evict_agent(&mut self, agent: &AgentKey, target: EvictTarget) -> bool {
         if self.running.iter().any(|r| r.agent.as_ref() == Some(agent)) {
             return false;
         }
@@ -408,7 +412,7 @@ impl<B: ComputeBackend> Scheduler<B> {
     }
 
     /// Forget an idle agent's cache in memory and (unless `keep_disk`) on disk.
-    pub fn delete_agent(&mut self, agent: &AgentId, keep_disk: bool) -> bool {
+    pub fn delete_agent(&mut self, agent: &AgentKey, keep_disk: bool) -> bool {
         if self.running.iter().any(|r| r.agent.as_ref() == Some(agent)) {
             return false;
         }
@@ -438,13 +442,13 @@ impl<B: ComputeBackend> Scheduler<B> {
         known || on_disk
     }
 
-    fn persist_agent(&mut self, agent: &AgentId) {
+    fn persist_agent(&mut self, agent: &AgentKey) {
         if let Some(i) = self.parked_index(agent).filter(|&i| self.parked[i].dirty) {
             self.persist_parked(i);
         }
     }
 
-    fn parked_index(&self, agent: &AgentId) -> Option<usize> {
+    fn parked_index(&self, agent: &AgentKey) -> Option<usize> {
         self.parked
             .iter()
             .position(|p| p.agent.as_ref() == Some(agent))

@@ -48,11 +48,7 @@ pub fn chat_prompt(engine: &EngineHandle, question: &str) -> Vec<TokenId> {
 }
 
 pub fn greedy(prompt: Vec<TokenId>, max_tokens: u32) -> GenerateRequest {
-    GenerateRequest {
-        prompt,
-        sampling: SamplingParams::greedy(max_tokens),
-        agent: None,
-    }
+    GenerateRequest::new(prompt, SamplingParams::greedy(max_tokens), None)
 }
 
 /// The first `n` tokens of the generated benchmark prose (variant 0).

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use axum::http::HeaderMap;
 use semantic_domain::chat::{ChatMessage, ToolCall};
-use semantic_domain::{AgentId, SamplingParams};
+use semantic_domain::{AgentId, AgentKey, SamplingParams, TenantId};
 use semantic_engine::EngineHandle;
 use serde_json::{json, Value};
 
@@ -19,6 +19,7 @@ use crate::error::{check_sampling, ApiError, ParamNames};
 use crate::models;
 use crate::prompt::{self, Conversation, Prepared};
 use crate::state::AppState;
+use crate::tenant::CallerTenant;
 
 /// Text blocks of one message are joined with a blank line: Anthropic
 /// clients use blocks as separate paragraphs (reminders, then the prompt).
@@ -29,7 +30,9 @@ const BLOCK_SEPARATOR: &str = "\n\n";
 pub struct MessagesPlan {
     pub conversation: Conversation,
     pub sampling: SamplingParams,
-    pub agent: Option<AgentId>,
+    /// The tenant the request runs for and, if named, its agent.
+    pub tenant: TenantId,
+    pub agent: Option<AgentKey>,
     pub stream: bool,
 }
 
@@ -37,17 +40,19 @@ pub struct MessagesPlan {
 pub fn plan(
     state: &AppState,
     headers: &HeaderMap,
+    tenant: CallerTenant,
     req: MessagesRequest,
 ) -> Result<MessagesPlan, ApiError> {
     models::resolve(state, &req.model)?;
     state.gateway.limits.check_messages(req.messages.len())?;
     let sampling = sampling(&req)?;
-    let agent = agent(headers, &req)?;
+    let agent = agent(headers, &req)?.map(|a| tenant.agent(a));
     state.gateway.rate_limits.check_agent(agent.as_ref())?;
     let stream = req.stream.unwrap_or(false);
     Ok(MessagesPlan {
         conversation: prompt_of(req)?,
         sampling,
+        tenant: tenant.0,
         agent,
         stream,
     })

@@ -12,6 +12,7 @@ use crate::extract::ApiJson;
 use crate::generation::{self, WholeReply};
 use crate::sse;
 use crate::state::SharedState;
+use crate::tenant::CallerTenant;
 
 /// What the response (or every event of the stream) of one message needs
 /// beyond the generation itself.
@@ -51,9 +52,10 @@ impl MessageMeta {
 pub async fn create(
     State(state): State<SharedState>,
     headers: HeaderMap,
+    tenant: CallerTenant,
     ApiJson(request): ApiJson<MessagesRequest>,
 ) -> Result<Response, ApiError> {
-    let plan = convert::plan(&state, &headers, request)?;
+    let plan = convert::plan(&state, &headers, tenant, request)?;
     let prepared = convert::prepare(&state.engine, plan.conversation).await?;
     let meta = MessageMeta {
         id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
@@ -62,7 +64,13 @@ pub async fn create(
         keeps_kv: plan.agent.is_some(),
     };
     let names = ParamNames::ANTHROPIC;
-    let submitted = generation::submit(&state.engine, prepared, plan.sampling, plan.agent, names)?;
+    let submitted = generation::submit(
+        &state.engine,
+        prepared,
+        plan.sampling,
+        (plan.tenant, plan.agent),
+        names,
+    )?;
     let request = submitted.generation.id();
     tracing::debug!(%request, stream = plan.stream, "message submitted");
     if plan.stream {

@@ -15,6 +15,7 @@ use crate::generation::{self, WholeReply};
 use crate::prompt::{self, Conversation};
 use crate::sse;
 use crate::state::{now_unix, SharedState};
+use crate::tenant::CallerTenant;
 
 /// The `finish_reason` of a reply that made tool calls.
 pub const TOOL_CALLS: &str = "tool_calls";
@@ -33,9 +34,10 @@ pub struct ResponseMeta {
 pub async fn completions(
     State(state): State<SharedState>,
     headers: HeaderMap,
+    tenant: CallerTenant,
     ApiJson(request): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
-    let plan = convert::plan(&state, &headers, request)?;
+    let plan = convert::plan(&state, &headers, tenant, request)?;
     let field = plan.max_tokens_field;
     let conversation = Conversation {
         messages: plan.messages,
@@ -43,7 +45,13 @@ pub async fn completions(
         prefill: None,
     };
     let prepared = prompt::prepare(&state.engine, conversation, field, tools::api_error).await?;
-    let submitted = generation::submit(&state.engine, prepared, plan.sampling, plan.agent, field)?;
+    let submitted = generation::submit(
+        &state.engine,
+        prepared,
+        plan.sampling,
+        (plan.tenant, plan.agent),
+        field,
+    )?;
     let meta = ResponseMeta {
         id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
         created: now_unix(),

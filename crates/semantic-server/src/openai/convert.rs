@@ -3,7 +3,7 @@
 
 use axum::http::HeaderMap;
 use semantic_domain::chat::{ChatMessage, Role, ToolCall};
-use semantic_domain::{AgentId, SamplingParams};
+use semantic_domain::{AgentKey, SamplingParams, TenantId};
 
 use super::tools;
 use super::types::{
@@ -14,6 +14,7 @@ use crate::agent_id::{self, BodyField};
 use crate::error::{check_sampling, ApiError, MaxTokensField};
 use crate::models;
 use crate::state::AppState;
+use crate::tenant::CallerTenant;
 use crate::tool_use::ToolRequest;
 
 /// A validated chat request, ready to tokenize and submit.
@@ -23,7 +24,9 @@ pub struct ChatPlan {
     /// Tools, tool choice and output format, API-neutral.
     pub tools: ToolRequest,
     pub sampling: SamplingParams,
-    pub agent: Option<AgentId>,
+    /// The tenant the request runs for and, if named, its agent.
+    pub tenant: TenantId,
+    pub agent: Option<AgentKey>,
     pub stream: bool,
     pub include_usage: bool,
     /// Which token-limit field the client used, for error `param`s.
@@ -34,6 +37,7 @@ pub struct ChatPlan {
 pub fn plan(
     state: &AppState,
     headers: &HeaderMap,
+    tenant: CallerTenant,
     req: ChatCompletionRequest,
 ) -> Result<ChatPlan, ApiError> {
     models::resolve(state, &req.model)?;
@@ -48,7 +52,7 @@ pub fn plan(
         param: "session_id",
         value: req.session_id.as_deref(),
     };
-    let agent = agent_id::resolve(headers, &[session_id])?;
+    let agent = agent_id::resolve(headers, &[session_id])?.map(|a| tenant.agent(a));
     state.gateway.rate_limits.check_agent(agent.as_ref())?;
     let (sampling, max_tokens_field) = sampling(&req)?;
     let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
@@ -57,6 +61,7 @@ pub fn plan(
         messages: messages(req.messages)?,
         tools,
         sampling,
+        tenant: tenant.0,
         agent,
         stream: req.stream.unwrap_or(false),
         include_usage,

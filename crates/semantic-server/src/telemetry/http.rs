@@ -31,6 +31,7 @@ pub const ROUTES: &[&str] = &[
     "/admin/models/current",
     "/admin/models/load",
     "/admin/caches",
+    "/admin/agents",
     "/metrics",
     "/openapi.json",
 ];

@@ -49,7 +49,7 @@ async fn turn(
 fn agent_files(cache: &Path) -> Vec<String> {
     let mut names = Vec::new();
     for model in std::fs::read_dir(cache.join("models")).unwrap() {
-        let agents = model.unwrap().path().join("agents");
+        let agents = model.unwrap().path().join("tenants/default/agents");
         for file in std::fs::read_dir(agents).into_iter().flatten() {
             names.push(file.unwrap().file_name().to_string_lossy().into_owned());
         }

@@ -65,7 +65,8 @@ fn agent_files(cache: &Path) -> Vec<PathBuf> {
         return found;
     };
     for model in models {
-        if let Ok(agents) = std::fs::read_dir(model.unwrap().path().join("agents")) {
+        if let Ok(agents) = std::fs::read_dir(model.unwrap().path().join("tenants/default/agents"))
+        {
             found.extend(agents.map(|a| a.unwrap().path()));
         }
     }

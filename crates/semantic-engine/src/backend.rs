@@ -54,6 +54,14 @@ pub trait ComputeBackend {
     /// Load a state produced by `snapshot` (of this model, KV type and
     /// engine build) into an empty slot.
     fn restore(&mut self, slot: SlotId, state: &[u8]) -> Result<(), BackendError>;
+    /// Whether the slot's cells let its sequence go on at position `keep`:
+    /// every cell the token at `keep` attends to is still there. Always so
+    /// with full attention; a sliding-window cache may have dropped cells
+    /// older than its window, and KV that is gone must be recomputed, never
+    /// assumed (see ARCHITECTURE.md, "Sliding-window models").
+    fn can_continue_at(&self, _slot: SlotId, _keep: u32) -> bool {
+        true
+    }
     /// KV cells the slot holds right now (for leak checks).
     fn kv_tokens(&self, slot: SlotId) -> u32;
     /// EOS or an end-of-turn token.

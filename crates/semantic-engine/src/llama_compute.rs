@@ -57,6 +57,12 @@ pub fn new_context<'m>(
         .with_n_ubatch(shape.batch_tokens.min(512))
         .with_n_seq_max(shape.max_sequences)
         .with_kv_unified(true)
+        // A full-size sliding-window cache: cells older than the window stay
+        // (masked, not dropped), so an agent's cache can be reused from any
+        // position, as with full attention. The small default cache would
+        // drop them as the sequence moves on, and a return that diverges
+        // behind the window would have to recompute everything.
+        .with_swa_full(true)
         .with_n_threads(shape.threads as i32)
         .with_n_threads_batch(shape.threads as i32)
         .with_type_k(kv_cache_type(shape.kv_type))
@@ -163,6 +169,8 @@ pub struct LlamaCompute<'m> {
     ctx: LlamaContext<'m>,
     batch: LlamaBatch<'static>,
     samplers: HashMap<SlotId, SlotSampler>,
+    /// The model's attention window, if it has sliding-window layers.
+    sliding_window: Option<u32>,
 }
 
 impl<'m> LlamaCompute<'m> {
@@ -173,6 +181,7 @@ impl<'m> LlamaCompute<'m> {
             ctx,
             batch: LlamaBatch::new(shape.batch_tokens as usize, 1),
             samplers: HashMap::new(),
+            sliding_window: model.info().sliding_window,
         })
     }
 
@@ -267,6 +276,18 @@ impl ComputeBackend for LlamaCompute<'_> {
                 state.len()
             )))
         }
+    }
+
+    fn can_continue_at(&self, slot: SlotId, keep: u32) -> bool {
+        let Some(window) = self.sliding_window else {
+            return true;
+        };
+        // The cache drops a sequence's cells from its start only (when it
+        // reuses masked cells), so what is left is [pos_min, pos_max]: the
+        // token at `keep` needs the positions of its window below it.
+        let pos_min = self.ctx.kv_cache_seq_pos_min(slot);
+        let needed = i64::from(keep).saturating_sub(i64::from(window)).max(0);
+        keep == 0 || (pos_min >= 0 && i64::from(pos_min) <= needed)
     }
 
     fn kv_tokens(&self, slot: SlotId) -> u32 {

@@ -46,6 +46,9 @@ pub struct ModelInfo {
     /// SHA-256 of the GGUF header (metadata and tensor layout); persisted KV
     /// states are only reused under the same fingerprint.
     pub fingerprint: String,
+    /// Tokens a sliding-window attention layer sees (`None`: every layer
+    /// attends to the whole context).
+    pub sliding_window: Option<u32>,
     #[serde(skip)]
     pub kv_geometry: KvGeometry,
 }
@@ -200,6 +203,8 @@ fn model_info(llama: &LlamaModel, path: &Path, fingerprint: String) -> ModelInfo
         n_params: llama.n_params(),
         size_bytes: llama.size(),
         fingerprint,
+        sliding_window: meta_u32(llama, &format!("{architecture}.attention.sliding_window"))
+            .filter(|&w| w > 0),
         kv_geometry: KvGeometry {
             n_layer: llama.n_layer(),
             n_head_kv: llama.n_head_kv(),

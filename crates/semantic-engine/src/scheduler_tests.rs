@@ -61,6 +61,9 @@ struct FakeBackend {
     /// Slots truncated since they last started: a parked agent's slot that
     /// its next turn resumes (truncate, then start) keeps its cells.
     truncated: BTreeSet<SlotId>,
+    /// Act as a sliding-window cache that dropped every parked sequence's
+    /// early cells: no position but 0 can be continued from.
+    window_dropped_cells: bool,
 }
 
 impl FakeBackend {
@@ -240,6 +243,10 @@ impl ComputeBackend for FakeBackend {
 
     fn kv_tokens(&self, slot: SlotId) -> u32 {
         self.kv.get(&slot).map_or(0, |kv| kv.len() as u32)
+    }
+
+    fn can_continue_at(&self, _slot: SlotId, keep: u32) -> bool {
+        keep == 0 || !self.window_dropped_cells
     }
 
     fn is_end_of_generation(&self, token: TokenId) -> bool {
@@ -1433,5 +1440,60 @@ mod tenants {
         run(&mut s, 1, (tenant("a"), Some("planner")), 100);
         let b = run(&mut s, 2, (tenant("b"), None), 120);
         assert_eq!(b, (CacheSource::Shared, 100));
+    }
+}
+
+/// KV a sliding-window cache no longer holds is recomputed, never reused.
+mod sliding_window {
+    use super::*;
+    use semantic_domain::{AgentId, AgentKey, CacheSource, GenerationEvent, TenantId};
+
+    /// One turn of agent `a` on the first `len` tokens of one conversation.
+    fn turn(s: &mut Sched, id: u64, len: usize) -> (CacheSource, u32, Vec<TokenId>) {
+        let spec = spec(id, len, 4);
+        let (tx, mut rx) = unbounded_channel();
+        let agent = AgentKey::open(AgentId::parse("a").expect("id"));
+        let seq = Sequence::new(
+            RequestId(id),
+            prompt(7, len),
+            spec.sampling,
+            spec.window,
+            tx,
+        )
+        .with_agent(TenantId::open(), Some(agent));
+        s.enqueue(seq);
+        for _ in 0..1_000 {
+            if s.is_idle() {
+                break;
+            }
+            s.step();
+        }
+        let mut tokens = Vec::new();
+        while let Ok(event) = rx.try_recv() {
+            match event {
+                GenerationEvent::Token { id, .. } => tokens.push(id),
+                GenerationEvent::Finished { usage, .. } => {
+                    return (usage.cache_source, usage.cached_tokens, tokens)
+                }
+                _ => {}
+            }
+        }
+        panic!("turn {id} did not finish");
+    }
+
+    #[test]
+    fn cells_the_window_dropped_are_recomputed_not_reused() {
+        let mut full = scheduler(64, 4, 64);
+        turn(&mut full, 1, 100);
+        let (source, cached, expected) = turn(&mut full, 2, 140);
+        assert_eq!((source, cached), (CacheSource::Hot, 100));
+
+        let mut windowed = scheduler(64, 4, 64);
+        windowed.backend_mut().window_dropped_cells = true;
+        turn(&mut windowed, 1, 100);
+        let (source, cached, tokens) = turn(&mut windowed, 2, 140);
+        assert_eq!((source, cached), (CacheSource::Cold, 0));
+        assert_eq!(tokens, expected, "a recompute gives the output of a reuse");
+        assert_eq!(windowed.backend_mut().prefill_starts[&tag(7)], 2);
     }
 }

@@ -10,6 +10,10 @@ pub fn run() -> anyhow::Result<()> {
         "llama.cpp:    {} (ggml {}, commit {})",
         info.bindings, info.ggml_version, info.ggml_commit
     );
+    println!(
+        "patches:      {} (stamp of the vendored crate and patches/)",
+        info.patches
+    );
     let features = info.cpu_features();
     println!(
         "cpu features: {}",

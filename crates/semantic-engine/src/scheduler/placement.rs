@@ -156,7 +156,10 @@ impl<B: ComputeBackend> Scheduler<B> {
         let Some(parked) = self.parked.remove(index) else {
             return false;
         };
-        let keep = reusable_prefix(&parked.tokens, &seq.tokens);
+        let mut keep = reusable_prefix(&parked.tokens, &seq.tokens);
+        if !self.covers(parked.slot, keep) {
+            keep = 0;
+        }
         self.backend.truncate(parked.slot, keep as u32);
         let _ = self.pool.shrink_to(parked.owner, keep as u32);
         if self
@@ -202,6 +205,10 @@ impl<B: ComputeBackend> Scheduler<B> {
         }
         self.costs
             .note_restore(state.len(), started.elapsed().as_secs_f64());
+        if !self.covers(slot, keep) {
+            self.backend.truncate(slot, 0);
+            return false;
+        }
         self.backend.truncate(slot, keep as u32);
         let source = if from_disk {
             CacheSource::Disk
@@ -226,7 +233,7 @@ impl<B: ComputeBackend> Scheduler<B> {
         let Some((keep, src_slot, src_owner)) = best else {
             return;
         };
-        if keep < MIN_SHARED_PREFIX {
+        if keep < MIN_SHARED_PREFIX || !self.covers(src_slot, keep) {
             return;
         }
         if self
@@ -238,6 +245,21 @@ impl<B: ComputeBackend> Scheduler<B> {
         }
         self.backend.share_prefix(src_slot, slot, keep as u32);
         self.mark_reused(seq, keep, CacheSource::Shared);
+    }
+
+    /// Whether `slot`'s cells can be reused up to `keep`: a sliding-window
+    /// cache may have dropped the early cells the continuation needs, and
+    /// then nothing of it is reused (see [`ComputeBackend::can_continue_at`]).
+    fn covers(&self, slot: SlotId, keep: usize) -> bool {
+        let covered = self.backend.can_continue_at(slot, keep as u32);
+        if !covered {
+            tracing::debug!(
+                slot,
+                keep,
+                "the sliding window dropped cells this reuse needs; recomputing"
+            );
+        }
+        covered
     }
 
     fn mark_reused(&self, seq: &mut Sequence, keep: usize, source: CacheSource) {

@@ -57,3 +57,20 @@ pub fn corpus_tokens(engine: &EngineHandle, n: usize) -> Vec<TokenId> {
         .tokens(engine.model(), n, 0)
         .expect("generated prose holds enough tokens")
 }
+
+/// The second test model, Gemma 3 270M (sliding-window attention, window
+/// 512): `SEMANTIC_TEST_MODEL_SWA`, else the one `scripts/fetch-model.sh`
+/// fetched.
+pub fn sliding_window_model_path() -> PathBuf {
+    if let Ok(p) = std::env::var("SEMANTIC_TEST_MODEL_SWA") {
+        return PathBuf::from(p);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let path = root.join("models/gemma-3-270m-q4_k_m.gguf");
+    assert!(
+        path.is_file(),
+        "second test model missing at {}; run scripts/fetch-model.sh",
+        path.display()
+    );
+    path
+}

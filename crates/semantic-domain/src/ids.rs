@@ -29,23 +29,13 @@ pub enum InvalidAgentId {
 impl AgentId {
     /// Validate and wrap a client-supplied agent id.
     pub fn parse(raw: &str) -> Result<Self, InvalidAgentId> {
-        if raw.is_empty() {
-            return Err(InvalidAgentId::Empty);
+        match check_file_name(raw, AGENT_ID_MAX_LEN) {
+            Ok(()) => Ok(Self(raw.to_owned())),
+            Err(NameProblem::Empty) => Err(InvalidAgentId::Empty),
+            Err(NameProblem::TooLong(n)) => Err(InvalidAgentId::TooLong(n)),
+            Err(NameProblem::BadCharacter(c)) => Err(InvalidAgentId::BadCharacter(c)),
+            Err(NameProblem::DotPath) => Err(InvalidAgentId::DotPath),
         }
-        let len = raw.chars().count();
-        if len > AGENT_ID_MAX_LEN {
-            return Err(InvalidAgentId::TooLong(len));
-        }
-        if let Some(bad) = raw
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-        {
-            return Err(InvalidAgentId::BadCharacter(bad));
-        }
-        if raw == "." || raw == ".." {
-            return Err(InvalidAgentId::DotPath);
-        }
-        Ok(Self(raw.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -57,6 +47,38 @@ impl fmt::Display for AgentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Why a string cannot name a file of the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NameProblem {
+    Empty,
+    TooLong(usize),
+    BadCharacter(char),
+    DotPath,
+}
+
+/// The rule for client-chosen names that become file or directory names
+/// (agent ids, tenants): `^[A-Za-z0-9._-]{1,max}$`, never `.` or `..`, so
+/// no path built from one holds a separator or climbs out of its folder.
+pub(crate) fn check_file_name(raw: &str, max: usize) -> Result<(), NameProblem> {
+    if raw.is_empty() {
+        return Err(NameProblem::Empty);
+    }
+    let len = raw.chars().count();
+    if len > max {
+        return Err(NameProblem::TooLong(len));
+    }
+    if let Some(bad) = raw
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(NameProblem::BadCharacter(bad));
+    }
+    if raw == "." || raw == ".." {
+        return Err(NameProblem::DotPath);
+    }
+    Ok(())
 }
 
 /// A server-assigned id for one generation request (unique per process).

@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use crate::ids::{check_file_name, NameProblem};
 use crate::AgentId;
 
 /// Longest tenant name accepted.
@@ -56,23 +57,13 @@ impl TenantId {
     /// Validate a tenant name read back from the cache (a directory, a
     /// file's metadata), where the reserved per-key names are legitimate.
     pub fn parse_any(raw: &str) -> Result<Self, InvalidTenant> {
-        if raw.is_empty() {
-            return Err(InvalidTenant::Empty);
+        match check_file_name(raw, TENANT_MAX_LEN) {
+            Ok(()) => Ok(Self(raw.to_owned())),
+            Err(NameProblem::Empty) => Err(InvalidTenant::Empty),
+            Err(NameProblem::TooLong(n)) => Err(InvalidTenant::TooLong(n)),
+            Err(NameProblem::BadCharacter(c)) => Err(InvalidTenant::BadCharacter(c)),
+            Err(NameProblem::DotPath) => Err(InvalidTenant::DotPath),
         }
-        let len = raw.chars().count();
-        if len > TENANT_MAX_LEN {
-            return Err(InvalidTenant::TooLong(len));
-        }
-        if let Some(bad) = raw
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-        {
-            return Err(InvalidTenant::BadCharacter(bad));
-        }
-        if raw == "." || raw == ".." {
-            return Err(InvalidTenant::DotPath);
-        }
-        Ok(Self(raw.to_owned()))
     }
 
     /// The one tenant of a server without API keys (see [`OPEN_TENANT`]).

@@ -443,6 +443,46 @@ fn submit(s: &mut Sched, spec: &Spec) -> Client {
     }
 }
 
+/// Submit `len` tokens of conversation 7 for `tenant` (as `agent`, if
+/// named) and step until the scheduler is idle: the request's usage and
+/// the tokens it sampled. Agents' cells stay parked when idle (anonymous
+/// ones are freed), so agents are what later requests can reuse.
+fn run_alone(
+    s: &mut Sched,
+    id: u64,
+    (tenant, agent): (semantic_domain::TenantId, Option<&str>),
+    len: usize,
+) -> (semantic_domain::Usage, Vec<TokenId>) {
+    use semantic_domain::{AgentId, AgentKey};
+    let spec = spec(id, len, 4);
+    let (tx, mut rx) = unbounded_channel();
+    let agent = agent.map(|a| AgentKey::new(tenant.clone(), AgentId::parse(a).expect("id")));
+    let seq = Sequence::new(
+        RequestId(id),
+        prompt(7, len),
+        spec.sampling,
+        spec.window,
+        tx,
+    )
+    .with_agent(tenant, agent);
+    s.enqueue(seq);
+    for _ in 0..1_000 {
+        if s.is_idle() {
+            break;
+        }
+        s.step();
+    }
+    let mut tokens = Vec::new();
+    while let Ok(event) = rx.try_recv() {
+        match event {
+            GenerationEvent::Token { id, .. } => tokens.push(id),
+            GenerationEvent::Finished { usage, .. } => return (usage, tokens),
+            _ => {}
+        }
+    }
+    panic!("request {id} did not finish");
+}
+
 /// The same request run alone on a roomy scheduler.
 fn solo(spec: &Spec) -> Outcome {
     let mut s = scheduler(64, 1, 4096);
@@ -1312,27 +1352,7 @@ mod persistence_settle {
     /// One turn of agent `a`: the first `len` tokens of one conversation's
     /// prompt, 4 generated, run until the engine is idle.
     fn turn(s: &mut Sched, id: u64, len: usize) {
-        let spec = spec(id, len, 4);
-        let (tx, _rx) = unbounded_channel();
-        let seq = Sequence::new(
-            RequestId(id),
-            prompt(7, len),
-            spec.sampling,
-            spec.window,
-            tx,
-        )
-        .with_agent(
-            TenantId::open(),
-            AgentId::parse("a").ok().map(AgentKey::open),
-        );
-        s.enqueue(seq);
-        for _ in 0..1_000 {
-            if s.is_idle() {
-                return;
-            }
-            s.step();
-        }
-        panic!("turn {id} did not finish");
+        run_alone(s, id, (TenantId::open(), Some("a")), len);
     }
 
     #[test]
@@ -1374,46 +1394,20 @@ mod persistence_settle {
 mod tenants {
     use super::*;
     use crate::scheduler::PrefixSharing;
-    use semantic_domain::{AgentId, AgentKey, CacheSource, GenerationEvent, TenantId};
+    use semantic_domain::{CacheSource, TenantId};
 
     fn tenant(name: &str) -> TenantId {
         TenantId::parse(name).expect("tenant")
     }
 
-    /// Run a request of `tenant` (the first `len` tokens of one shared
-    /// conversation), as `agent` if given, to its end: where its reused KV
-    /// came from, and how much. An agent's cells stay parked when idle (an
-    /// anonymous request's are freed), so agents are the prefix sources.
     fn run(
         s: &mut Sched,
         id: u64,
-        (tenant, agent): (TenantId, Option<&str>),
+        who: (TenantId, Option<&str>),
         len: usize,
     ) -> (CacheSource, u32) {
-        let spec = spec(id, len, 4);
-        let (tx, mut rx) = unbounded_channel();
-        let agent = agent.map(|a| AgentKey::new(tenant.clone(), AgentId::parse(a).expect("id")));
-        let seq = Sequence::new(
-            RequestId(id),
-            prompt(7, len),
-            spec.sampling,
-            spec.window,
-            tx,
-        )
-        .with_agent(tenant, agent);
-        s.enqueue(seq);
-        for _ in 0..1_000 {
-            if s.is_idle() {
-                break;
-            }
-            s.step();
-        }
-        while let Ok(event) = rx.try_recv() {
-            if let GenerationEvent::Finished { usage, .. } = event {
-                return (usage.cache_source, usage.cached_tokens);
-            }
-        }
-        panic!("request {id} did not finish");
+        let (usage, _) = run_alone(s, id, who, len);
+        (usage.cache_source, usage.cached_tokens)
     }
 
     #[test]
@@ -1446,39 +1440,12 @@ mod tenants {
 /// KV a sliding-window cache no longer holds is recomputed, never reused.
 mod sliding_window {
     use super::*;
-    use semantic_domain::{AgentId, AgentKey, CacheSource, GenerationEvent, TenantId};
+    use semantic_domain::{CacheSource, TenantId};
 
     /// One turn of agent `a` on the first `len` tokens of one conversation.
     fn turn(s: &mut Sched, id: u64, len: usize) -> (CacheSource, u32, Vec<TokenId>) {
-        let spec = spec(id, len, 4);
-        let (tx, mut rx) = unbounded_channel();
-        let agent = AgentKey::open(AgentId::parse("a").expect("id"));
-        let seq = Sequence::new(
-            RequestId(id),
-            prompt(7, len),
-            spec.sampling,
-            spec.window,
-            tx,
-        )
-        .with_agent(TenantId::open(), Some(agent));
-        s.enqueue(seq);
-        for _ in 0..1_000 {
-            if s.is_idle() {
-                break;
-            }
-            s.step();
-        }
-        let mut tokens = Vec::new();
-        while let Ok(event) = rx.try_recv() {
-            match event {
-                GenerationEvent::Token { id, .. } => tokens.push(id),
-                GenerationEvent::Finished { usage, .. } => {
-                    return (usage.cache_source, usage.cached_tokens, tokens)
-                }
-                _ => {}
-            }
-        }
-        panic!("turn {id} did not finish");
+        let (usage, tokens) = run_alone(s, id, (TenantId::open(), Some("a")), len);
+        (usage.cache_source, usage.cached_tokens, tokens)
     }
 
     #[test]

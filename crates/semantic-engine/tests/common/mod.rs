@@ -10,11 +10,17 @@ use semantic_engine::{EngineConfig, EngineHandle};
 
 /// The default model: `SEMANTIC_TEST_MODEL`, else the one `scripts/fetch-model.sh` fetched.
 pub fn model_path() -> PathBuf {
-    if let Ok(p) = std::env::var("SEMANTIC_TEST_MODEL") {
+    test_model("SEMANTIC_TEST_MODEL", "SmolLM2-135M-Instruct.Q4_1.gguf")
+}
+
+/// The model `env` names, else `models/<file>` as `scripts/fetch-model.sh` fetched it.
+fn test_model(env: &str, file: &str) -> PathBuf {
+    if let Ok(p) = std::env::var(env) {
         return PathBuf::from(p);
     }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let path = root.join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../models")
+        .join(file);
     assert!(
         path.is_file(),
         "test model missing at {}; run scripts/fetch-model.sh",
@@ -62,15 +68,5 @@ pub fn corpus_tokens(engine: &EngineHandle, n: usize) -> Vec<TokenId> {
 /// 512): `SEMANTIC_TEST_MODEL_SWA`, else the one `scripts/fetch-model.sh`
 /// fetched.
 pub fn sliding_window_model_path() -> PathBuf {
-    if let Ok(p) = std::env::var("SEMANTIC_TEST_MODEL_SWA") {
-        return PathBuf::from(p);
-    }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let path = root.join("models/gemma-3-270m-q4_k_m.gguf");
-    assert!(
-        path.is_file(),
-        "second test model missing at {}; run scripts/fetch-model.sh",
-        path.display()
-    );
-    path
+    test_model("SEMANTIC_TEST_MODEL_SWA", "gemma-3-270m-q4_k_m.gguf")
 }

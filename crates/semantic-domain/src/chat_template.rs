@@ -27,6 +27,20 @@ use crate::chat::ChatMessage;
 /// The name the single template is registered under.
 const TEMPLATE_NAME: &str = "chat";
 
+/// Most template instructions one render may run. Templates come from GGUF
+/// files, which anyone can write: a loop that never ends must fail, not hang
+/// the request. Real chat templates run tens of instructions per message
+/// (SmolLM2's ~30), so even the most messages a request may carry stay far
+/// below; a runaway loop uses this up in well under a second.
+pub const RENDER_FUEL: u64 = 20_000_000;
+
+/// Most nested template calls (macros, includes): HF templates nest a few.
+pub const RENDER_RECURSION_LIMIT: usize = 64;
+
+/// Largest rendered prompt: well above what the largest request body can
+/// expand to, far below what would exhaust memory.
+pub const MAX_RENDERED_BYTES: usize = 64 << 20;
+
 /// What `strftime_now` returns unless [`ChatTemplate::with_date_string`] is used.
 ///
 /// Same fixed date llama.cpp's template tests use.
@@ -40,12 +54,16 @@ pub const CHATML_SOURCE: &str = "{% for message in messages %}\
 {% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
 /// Why a template could not be compiled or rendered.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
     #[error("invalid chat template: {0}")]
     Invalid(String),
     #[error("chat template failed to render: {0}")]
     Render(String),
+    #[error("the chat template ran more than {RENDER_FUEL} instructions; it loops without end or is far too costly")]
+    OutOfFuel,
+    #[error("the chat template produced more than {MAX_RENDERED_BYTES} bytes")]
+    TooLong,
 }
 
 /// A compiled chat template plus the special tokens it is rendered with.
@@ -148,10 +166,40 @@ impl ChatTemplate {
             eos_token: &self.eos_token,
             tools,
         };
-        self.env
+        let mut out = BoundedText::default();
+        let rendered = self
+            .env
             .get_template(TEMPLATE_NAME)
-            .and_then(|t| t.render(ctx))
-            .map_err(|e| TemplateError::Render(describe(&e)))
+            .and_then(|t| t.render_captured_to(ctx, &mut out).map(drop));
+        match rendered {
+            Ok(_) => String::from_utf8(out.bytes)
+                .map_err(|_| TemplateError::Render("the output is not UTF-8".into())),
+            Err(_) if out.overflowed => Err(TemplateError::TooLong),
+            Err(e) if e.kind() == ErrorKind::OutOfFuel => Err(TemplateError::OutOfFuel),
+            Err(e) => Err(TemplateError::Render(describe(&e))),
+        }
+    }
+}
+
+/// The render target: refuses to grow past [`MAX_RENDERED_BYTES`].
+#[derive(Default)]
+struct BoundedText {
+    bytes: Vec<u8>,
+    overflowed: bool,
+}
+
+impl io::Write for BoundedText {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.bytes.len() + buf.len() > MAX_RENDERED_BYTES {
+            self.overflowed = true;
+            return Err(io::Error::other("rendered prompt too long"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -160,6 +208,8 @@ fn configure(env: &mut Environment<'static>) {
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
     env.set_keep_trailing_newline(false);
+    env.set_fuel(Some(RENDER_FUEL));
+    env.set_recursion_limit(RENDER_RECURSION_LIMIT);
     minijinja_contrib::add_to_environment(env);
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     env.add_filter("tojson", python_tojson);
@@ -392,6 +442,36 @@ You are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>
             .unwrap()
             .render(messages, None, false)
             .unwrap()
+    }
+
+    /// A hostile GGUF's template fails fast with a typed error: it never
+    /// hangs the request, exhausts memory or overflows the stack.
+    #[test]
+    fn runaway_templates_are_stopped() {
+        let messages = [ChatMessage::user("hi")];
+        let render = |source: &str| {
+            let started = std::time::Instant::now();
+            let result = ChatTemplate::new(source, "<s>", "</s>")
+                .unwrap()
+                .render(&messages, None, false);
+            (result, started.elapsed())
+        };
+        let (endless, took) = render(
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        );
+        assert_eq!(endless, Err(TemplateError::OutOfFuel));
+        assert!(took < std::time::Duration::from_secs(20), "{took:?}");
+        let (huge, _) = render("{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}");
+        assert_eq!(huge, Err(TemplateError::TooLong));
+        let (deep, _) = render("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}");
+        assert!(matches!(deep, Err(TemplateError::Render(_))), "{deep:?}");
+        // Real templates are far inside the limits: 2,000 messages render.
+        let many: Vec<ChatMessage> = (0..2_000)
+            .map(|i| ChatMessage::user(format!("m{i}")))
+            .collect();
+        assert!(ChatTemplate::chatml("<s>", "</s>")
+            .render(&many, None, true)
+            .is_ok());
     }
 
     #[test]

@@ -207,6 +207,29 @@ fn missing_truncated_and_foreign_model_files_are_clear_errors() {
     std::fs::create_dir_all(&a_dir).unwrap();
     assert!(start_err(a_dir).unwrap().contains("not found"));
 
+    // Crafted headers claiming absurd counts or lengths (a hostile file
+    // handed to --model or a hot swap) are refused, never allocated.
+    let header = |n_tensors: u64, n_kv: u64, rest: &[u8]| {
+        let mut bytes = b"GGUF".to_vec();
+        bytes.extend(3u32.to_le_bytes());
+        bytes.extend(n_tensors.to_le_bytes());
+        bytes.extend(n_kv.to_le_bytes());
+        bytes.extend(rest);
+        bytes.extend([0u8; 64]);
+        bytes
+    };
+    let huge = 1u64 << 62;
+    for (name, bytes) in [
+        ("tensors", header(huge, 0, &[])),
+        ("kv", header(0, huge, &[])),
+        ("key-length", header(0, 1, &huge.to_le_bytes())),
+    ] {
+        let path = dir.join(format!("absurd-{name}.gguf"));
+        std::fs::write(&path, bytes).unwrap();
+        let msg = start_err(path).unwrap();
+        assert!(msg.contains("failed to load"), "{name}: {msg}");
+    }
+
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

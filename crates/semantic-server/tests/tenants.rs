@@ -136,6 +136,15 @@ fn ids(list: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Nothing was reused: 0 cached tokens, `cache_source` cold.
+fn assert_cold(usage: &Value) {
+    assert_eq!(
+        (cached(usage), str_of(&usage["cache_source"])),
+        (0, "cold".into()),
+        "{usage}"
+    );
+}
+
 fn cached(usage: &Value) -> u64 {
     usage["prompt_tokens_details"]["cached_tokens"]
         .as_u64()
@@ -159,8 +168,7 @@ async fn assert_hidden_from_b(server: &TestServer) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_tenant_cannot_see_touch_or_reuse_an_agent_before_or_after_a_restart() {
     let cache = tempfile::tempdir().unwrap();
-    let plan = private_plan();
-    let first = messages(&plan, "What is step 3?");
+    let first = first_turn();
     let server = two_tenants(cache.path()).await;
     let a1 = server.turn_as(KEY_A, Some(AGENT), first.clone()).await;
     assert!(a1["prompt_tokens"].as_u64().unwrap() > 500, "{a1}");
@@ -168,11 +176,7 @@ async fn another_tenant_cannot_see_touch_or_reuse_an_agent_before_or_after_a_res
 
     // B names A's agent with A's exact prompt: B's own, cold agent.
     let b = server.turn_as(KEY_B, Some(AGENT), first.clone()).await;
-    assert_eq!(
-        (cached(&b), str_of(&b["cache_source"])),
-        (0, "cold".into()),
-        "{b}"
-    );
+    assert_cold(&b);
     // A's next turn still reuses A's own KV.
     let a2 = server.turn_as(KEY_A, Some(AGENT), first.clone()).await;
     assert_eq!(a2["cache_source"], "hot", "{a2}");
@@ -248,12 +252,13 @@ async fn a_file_copied_into_another_tenants_folder_is_not_loaded_for_it() {
     assert!(cache.path().join("quarantine").read_dir().unwrap().count() > 0);
     assert_hidden_from_b(&server).await;
     let b = server.turn_as(KEY_B, Some(AGENT), first).await;
-    assert_eq!(
-        (cached(&b), str_of(&b["cache_source"])),
-        (0, "cold".into()),
-        "{b}"
-    );
+    assert_cold(&b);
     server.shutdown().await;
+}
+
+/// A's first turn: its private plan and a question.
+fn first_turn() -> Value {
+    messages(&private_plan(), "What is step 3?")
 }
 
 /// The turn A's second agent and B send: A's system prompt, another question.
@@ -265,19 +270,9 @@ fn probe() -> Value {
 async fn a_shared_prefix_is_reused_within_a_tenant_only() {
     let cache = tempfile::tempdir().unwrap();
     let server = two_tenants(cache.path()).await;
-    server
-        .turn_as(
-            KEY_A,
-            Some(AGENT),
-            messages(&private_plan(), "What is step 3?"),
-        )
-        .await;
+    server.turn_as(KEY_A, Some(AGENT), first_turn()).await;
     let b = server.turn_as(KEY_B, None, probe()).await;
-    assert_eq!(
-        (cached(&b), str_of(&b["cache_source"])),
-        (0, "cold".into()),
-        "{b}"
-    );
+    assert_cold(&b);
     let a_other = server.turn_as(KEY_A, Some("a-other"), probe()).await;
     assert_eq!(a_other["cache_source"], "shared", "{a_other}");
     assert!(cached(&a_other) > 500, "{a_other}");
@@ -289,13 +284,7 @@ async fn sharing_prefixes_across_tenants_is_an_opt_in_that_works() {
     let cache = tempfile::tempdir().unwrap();
     let auth = keys(&[(KEY_A, None), (KEY_B, None)]);
     let server = server(cache.path(), auth, true).await;
-    server
-        .turn_as(
-            KEY_A,
-            Some(AGENT),
-            messages(&private_plan(), "What is step 3?"),
-        )
-        .await;
+    server.turn_as(KEY_A, Some(AGENT), first_turn()).await;
     let b = server.turn_as(KEY_B, None, probe()).await;
     assert_eq!(b["cache_source"], "shared", "{b}");
     assert!(cached(&b) > 500, "{b}");
@@ -309,7 +298,7 @@ async fn keys_grouped_into_one_tenant_share_agents_and_prefixes() {
     let cache = tempfile::tempdir().unwrap();
     let auth = keys(&[(KEY_A, Some("team")), (KEY_B, Some("team"))]);
     let server = server(cache.path(), auth, false).await;
-    let first = messages(&private_plan(), "What is step 3?");
+    let first = first_turn();
     server.turn_as(KEY_A, Some(AGENT), first.clone()).await;
     assert_eq!(server.agent_ids_as(KEY_B).await, [AGENT]);
     let again = server.turn_as(KEY_B, Some(AGENT), first).await;

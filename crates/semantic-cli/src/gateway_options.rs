@@ -9,7 +9,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Args;
 use semantic_server::auth::ApiKey;
-use semantic_server::{AuthConfig, RateLimitConfig, RequestLimits, ServerConfig};
+use semantic_server::{
+    AuthConfig, ModelAlias, ModelAliases, RateLimitConfig, RequestLimits, ServerConfig,
+};
 
 use crate::byte_size::ByteSize;
 
@@ -53,6 +55,16 @@ pub struct GatewayOptions {
     /// Largest request body (413 beyond), e.g. `4MiB`.
     #[arg(long, env = "SEMANTIC_MAX_BODY_BYTES", default_value = "4MiB")]
     pub max_body_bytes: ByteSize,
+    /// Another name clients may call the model by, as NAME=MODEL (MODEL:
+    /// `default` or the model's id; NAME `*` catches every unknown name),
+    /// e.g. `claude-sonnet-4-5=default` or `*=default`. Repeatable; the env
+    /// var takes a comma-separated list.
+    #[arg(
+        long = "model-alias",
+        env = "SEMANTIC_MODEL_ALIASES",
+        value_delimiter = ','
+    )]
+    pub model_aliases: Vec<ModelAlias>,
     /// Seconds a model swap waits for in-flight requests before failing them.
     #[arg(long, env = "SEMANTIC_SWAP_DRAIN_TIMEOUT", default_value_t = 30)]
     pub swap_drain_timeout: u64,
@@ -91,6 +103,8 @@ impl GatewayOptions {
             limits: RequestLimits {
                 max_messages: self.max_messages,
             },
+            model_aliases: ModelAliases::new(self.model_aliases.clone())
+                .context("invalid --model-alias")?,
             drain_timeout: Duration::from_secs(self.swap_drain_timeout),
         })
     }

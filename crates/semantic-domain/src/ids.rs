@@ -58,6 +58,13 @@ pub(crate) enum NameProblem {
     DotPath,
 }
 
+/// The first 16 hex digits (8 bytes) of a digest: the part of a name
+/// derived from a hash (a key's tenant, a mapped agent id). The caller
+/// hashes: this crate does no cryptography.
+pub fn short_hex(digest: &[u8]) -> String {
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
 /// The rule for client-chosen names that become file or directory names
 /// (agent ids, tenants): `^[A-Za-z0-9._-]{1,max}$`, never `.` or `..`, so
 /// no path built from one holds a separator or climbs out of its folder.

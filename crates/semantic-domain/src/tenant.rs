@@ -76,8 +76,10 @@ impl TenantId {
     /// key and stays the same across restarts. The caller hashes: this crate
     /// does no cryptography.
     pub fn of_key_digest(digest: &[u8]) -> Self {
-        let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-        Self(format!("{KEY_TENANT_PREFIX}{hex}"))
+        Self(format!(
+            "{KEY_TENANT_PREFIX}{}",
+            crate::ids::short_hex(digest)
+        ))
     }
 
     pub fn as_str(&self) -> &str {

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::auth::{Access, AuthConfig};
 use crate::limits::RequestLimits;
+use crate::model_alias::ModelAliases;
 use crate::rate_limit::RateLimits;
 use crate::state::RouterState;
 use crate::swap::{EngineFactory, SwapControl};
@@ -27,6 +28,8 @@ pub struct Gateway {
     pub auth: AuthConfig,
     pub rate_limits: RateLimits,
     pub limits: RequestLimits,
+    /// The model names clients may use besides the model's own.
+    pub model_aliases: ModelAliases,
     pub swap: SwapControl,
     /// How to start an engine for another model; `None` disables hot swap.
     pub factory: Option<Arc<dyn EngineFactory>>,
@@ -38,6 +41,7 @@ impl std::fmt::Debug for Gateway {
             .field("auth", &self.auth)
             .field("rate_limits", &self.rate_limits)
             .field("limits", &self.limits)
+            .field("model_aliases", &self.model_aliases)
             .field("hot_swap", &self.factory.is_some())
             .finish()
     }

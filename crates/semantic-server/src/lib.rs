@@ -27,6 +27,7 @@ pub mod generation;
 pub mod health;
 pub mod lifecycle;
 pub mod limits;
+pub mod model_alias;
 pub mod models;
 pub mod openai;
 pub mod openapi;
@@ -54,6 +55,7 @@ pub use auth::AuthConfig;
 pub use error::ApiError;
 pub use lifecycle::{Lifecycle, Phase, ProbeSettings};
 pub use limits::RequestLimits;
+pub use model_alias::{ModelAlias, ModelAliases};
 pub use rate_limit::RateLimitConfig;
 pub use state::RouterState;
 pub use swap::EngineFactory;
@@ -69,6 +71,8 @@ pub struct ServerConfig {
     pub auth: AuthConfig,
     pub rate_limits: RateLimitConfig,
     pub limits: RequestLimits,
+    /// `--model-alias`: other names clients may call the model by.
+    pub model_aliases: ModelAliases,
     /// Longest wait for in-flight requests before a model swap.
     pub drain_timeout: Duration,
 }
@@ -86,6 +90,7 @@ impl Default for ServerConfig {
             auth: AuthConfig::default(),
             rate_limits: RateLimitConfig::default(),
             limits: RequestLimits::default(),
+            model_aliases: ModelAliases::default(),
             drain_timeout: swap::DEFAULT_DRAIN_TIMEOUT,
         }
     }
@@ -130,6 +135,7 @@ impl Server {
             auth: self.config.auth.clone(),
             rate_limits: rate_limit::RateLimits::new(self.config.rate_limits),
             limits: self.config.limits,
+            model_aliases: self.config.model_aliases.clone(),
             swap: swap::SwapControl::new(self.config.drain_timeout),
             factory,
         };

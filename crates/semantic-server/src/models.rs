@@ -1,7 +1,8 @@
 //! `GET /v1/models` and the rule for which `model` names a request may use.
 //!
-//! One model is loaded; clients may call it by its id or by `"default"`
-//! (handy for tools whose configuration needs some model name).
+//! One model is loaded; clients may call it by its id, by `"default"`
+//! (handy for tools whose configuration needs some model name), or by any
+//! name `--model-alias` maps to one of those (see [`crate::model_alias`]).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -26,6 +27,8 @@ pub struct ModelCard {
     pub kv_type: String,
     pub architecture: String,
     pub display_name: Option<String>,
+    /// Names `--model-alias` maps to this model (the catch-all excluded).
+    pub aliases: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -47,7 +50,7 @@ pub async fn retrieve(
     State(state): State<SharedState>,
     Path(id): Path<String>,
 ) -> Result<Json<ModelCard>, ApiError> {
-    if !serves(&state, &id) {
+    if resolve(&state, &id).is_err() {
         return Err(ApiError {
             status: StatusCode::NOT_FOUND,
             ..unknown_model(&state, &id)
@@ -67,16 +70,41 @@ fn card(state: &AppState) -> ModelCard {
         kv_type: state.engine.config().kv_type.to_string(),
         architecture: info.architecture.clone(),
         display_name: info.display_name.clone(),
+        aliases: aliases_of(state),
     }
 }
 
-/// Check a requested model name; the error names what is available.
+fn aliases_of(state: &AppState) -> Vec<String> {
+    let table = &state.gateway.model_aliases;
+    let to_default = table.names_for(DEFAULT_MODEL);
+    let to_id = table.names_for(&state.model_id);
+    to_default.chain(to_id).map(str::to_owned).collect()
+}
+
+/// Check a requested model name, directly or through its alias; the error
+/// names what is available.
 pub fn resolve(state: &AppState, requested: &str) -> Result<(), ApiError> {
     if serves(state, requested) {
-        Ok(())
-    } else {
-        Err(unknown_model(state, requested))
+        return Ok(());
     }
+    match state.gateway.model_aliases.target(requested) {
+        Some(target) if serves(state, target) => Ok(()),
+        Some(target) => Err(ApiError::invalid_request(format!(
+            "model {requested:?} is an alias of {target:?} (--model-alias), which is not loaded; available: {:?} (or {DEFAULT_MODEL:?})",
+            state.model_id
+        ))
+        .with_param("model")
+        .with_code("model_not_found")),
+        None => Err(unknown_model(state, requested)),
+    }
+}
+
+/// Aliases whose target is not the loaded model: requests using them fail
+/// until a model of that id is loaded (worth a warning at start-up).
+pub fn dangling_aliases(state: &AppState) -> Vec<String> {
+    let table = &state.gateway.model_aliases;
+    let dangling = table.iter().filter(|a| !serves(state, &a.target));
+    dangling.map(ToString::to_string).collect()
 }
 
 fn serves(state: &AppState, name: &str) -> bool {
@@ -84,8 +112,14 @@ fn serves(state: &AppState, name: &str) -> bool {
 }
 
 fn unknown_model(state: &AppState, requested: &str) -> ApiError {
+    let aliases = aliases_of(state);
+    let also = if aliases.is_empty() {
+        String::new()
+    } else {
+        format!(", aliases {aliases:?}")
+    };
     ApiError::invalid_request(format!(
-        "unknown model {requested:?}; available: {:?} (or {DEFAULT_MODEL:?})",
+        "unknown model {requested:?}; available: {:?} (or {DEFAULT_MODEL:?}{also}); --model-alias NAME=MODEL maps other names",
         state.model_id
     ))
     .with_param("model")

@@ -7,6 +7,7 @@
 //! reaches the format whole.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use axum::response::sse::Event;
 use futures::Stream;
@@ -16,6 +17,14 @@ use semantic_engine::GenerationStream;
 
 use crate::error::ApiError;
 use crate::generation::Submitted;
+
+/// How long a stream may go without an event before the format's idle
+/// event (Anthropic's `ping`) is sent. Claude Code counts a `ping` as
+/// liveness only 30 times in a row and then allows 5 minutes more, so a
+/// longer interval covers a longer prefill (30 x 15 s + 5 min = 12.5 min);
+/// proxies that cut idle connections are kept busy by the SSE comment
+/// keep-alive every [`crate::sse::KEEP_ALIVE`] regardless.
+pub const IDLE_EVENT_AFTER: Duration = Duration::from_secs(15);
 
 /// SSE events rendered and waiting to be sent, in order.
 pub type Pending = VecDeque<Event>;
@@ -44,6 +53,11 @@ pub trait StreamFormat: Send + 'static {
     fn finish(&mut self, end: StreamEnd, out: &mut Pending);
     /// The event that ends a stream whose generation failed mid-way.
     fn error(&self, error: &ApiError) -> Event;
+    /// The event sent after [`IDLE_EVENT_AFTER`] without one, if the
+    /// family has such an event (OpenAI's has none).
+    fn idle(&self) -> Option<Event> {
+        None
+    }
 }
 
 /// Engine events in, SSE events out. Owns the engine stream, so dropping
@@ -75,8 +89,12 @@ pub fn events<F: StreamFormat>(
             if let Some(event) = s.pending.pop_front() {
                 return Some((event, s));
             }
-            let next = s.generation.as_mut()?.next().await;
-            s.on_event(next);
+            let generation = s.generation.as_mut()?;
+            // `recv` is cancel-safe: a timeout loses no event.
+            match tokio::time::timeout(IDLE_EVENT_AFTER, generation.next()).await {
+                Ok(next) => s.on_event(next),
+                Err(_) => s.pending.extend(s.format.idle()),
+            }
         }
     })
 }

@@ -23,6 +23,8 @@ pub struct ToolRequest {
     pub tools: Vec<ToolSpec>,
     pub choice: ToolChoice,
     pub format: OutputFormat,
+    /// At most one call per reply (the client disabled parallel calls).
+    pub single_call: bool,
 }
 
 /// Read a request's `tools` (absent means none) with `read`, which gets
@@ -58,7 +60,12 @@ pub fn prepare(
     let grammar = grammar(model, &request.tools, &plan)?;
     let parser = (!request.tools.is_empty() && request.choice != ToolChoice::None).then(|| {
         let names = request.tools.iter().map(|t| t.name.clone()).collect();
-        ReplyParser::new(names, plan.forces_call())
+        let parser = ReplyParser::new(names, plan.forces_call());
+        if request.single_call {
+            parser.at_most_one_call()
+        } else {
+            parser
+        }
     });
     Ok(ToolUse {
         prompt,

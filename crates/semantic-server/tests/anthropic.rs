@@ -263,10 +263,13 @@ async fn bad_requests_get_anthropics_envelope_naming_the_field() {
     let r = server.messages(&hot).await;
     assert_anthropic_error(r, 400, INVALID, &["temperature must be between 0 and 1"]).await;
 
+    // Not an agent id, so mapped to one (never a 400, never a path).
     let mut agent = greedy_body(8);
     agent["metadata"] = json!({"session_id": "../etc"});
-    let r = server.messages(&agent).await;
-    assert_anthropic_error(r, 400, INVALID, &["invalid metadata.session_id"]).await;
+    assert_eq!(server.messages(&agent).await.status(), 200);
+    let mapped = semantic_server::agent_id::agent_for("../etc");
+    let path = format!("/v1/agents/{}", mapped.as_str());
+    assert_eq!(server.get(&path).await.status(), 200, "{path}");
 
     let r = server
         .post_raw("/v1/messages", "text/plain", "{}".into())

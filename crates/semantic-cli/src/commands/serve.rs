@@ -102,6 +102,15 @@ async fn serve(
     };
     let state = server.start(engine, Some(factory));
     tracing::info!("serving");
+    let dangling = semantic_server::models::dangling_aliases(&state.current());
+    if !dangling.is_empty() {
+        tracing::warn!(
+            aliases = ?dangling,
+            model = %state.current().model_id,
+            "these --model-alias targets are not the loaded model (use `default` or its id); \
+             requests naming them get 400 model_not_found"
+        );
+    }
     if let Some(tenants) = key_tenants {
         warn_if_open_tenant_unreachable(&state.current().engine, &tenants).await;
     }

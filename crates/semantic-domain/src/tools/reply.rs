@@ -61,6 +61,9 @@ pub struct ReplyParser {
     calls: usize,
     /// Forced replies release text only at the end.
     held_text: String,
+    /// Calls after the first are dropped (`parallel_tool_calls: false`,
+    /// Anthropic's `disable_parallel_tool_use`).
+    one_call: bool,
 }
 
 impl ReplyParser {
@@ -75,7 +78,15 @@ impl ReplyParser {
             raw: String::new(),
             calls: 0,
             held_text: String::new(),
+            one_call: false,
         }
+    }
+
+    /// The same parser, releasing at most one call: the client asked for
+    /// no parallel calls, so any block after the first is dropped whole.
+    pub fn at_most_one_call(mut self) -> Self {
+        self.one_call = true;
+        self
     }
 
     /// Calls released so far.
@@ -140,6 +151,7 @@ impl ReplyParser {
     /// A block ended (closed, or cut off when `close` is `None`).
     fn close_block(&mut self, body: &str, close: Option<&str>, events: &mut Vec<ReplyEvent>) {
         match decode_call(body, &self.names) {
+            Some(_) if self.one_call && self.calls > 0 => self.space.clear(),
             Some(call) => {
                 self.space.clear();
                 self.calls += 1;
@@ -274,6 +286,27 @@ mod tests {
                 call("add", json!({"a": 1}))
             ]
         );
+    }
+
+    #[test]
+    fn one_call_at_most_drops_the_later_blocks() {
+        let text = "Let me check.\n<tool_call>{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Oslo\"}}</tool_call>\n\
+                    <tool_call>{\"name\":\"add\",\"arguments\":{\"a\": 1}}</tool_call>\nDone.";
+        let parser = ReplyParser::new(names(), false).at_most_one_call();
+        let out = parser.clone().parse_whole(text);
+        assert_eq!(out.content.as_deref(), Some("Let me check.\nDone."));
+        assert_eq!(
+            out.calls,
+            vec![call("get_weather", json!({"city": "Oslo"}))]
+        );
+        let mut streamed = parser;
+        let mut events = Vec::new();
+        for piece in text.as_bytes().chunks(5) {
+            events.extend(streamed.push(std::str::from_utf8(piece).unwrap()));
+        }
+        events.extend(streamed.finish());
+        let calls = events.iter().filter(|e| matches!(e, ReplyEvent::Call(_)));
+        assert_eq!(calls.count(), 1, "{events:?}");
     }
 
     #[test]

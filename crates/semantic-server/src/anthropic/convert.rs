@@ -14,7 +14,7 @@ use super::tools;
 use super::types::{
     ContentBlock, InputMessage, InputRole, MessageContent, MessagesRequest, SystemPrompt,
 };
-use crate::agent_id::{self, BodyField};
+use crate::agent_id;
 use crate::error::{check_sampling, ApiError, ParamNames};
 use crate::models;
 use crate::prompt::{self, Conversation, Prepared};
@@ -24,6 +24,14 @@ use crate::tenant::CallerTenant;
 /// Text blocks of one message are joined with a blank line: Anthropic
 /// clients use blocks as separate paragraphs (reminders, then the prompt).
 const BLOCK_SEPARATOR: &str = "\n\n";
+
+/// How a system text block of per-request billing metadata starts. Claude
+/// Code puts `x-anthropic-billing-header: cc_version=…; cc_entrypoint=…;
+/// cch=<nonce>;` first in `system`, with a nonce that changes on every
+/// request: kept, it would make every prompt differ from the previous one
+/// a few tokens in, and no KV could be reused. It is attribution for
+/// Anthropic's billing, not an instruction, so it is not rendered.
+pub const BILLING_HEADER_PREFIX: &str = "x-anthropic-billing-header:";
 
 /// A validated `/v1/messages` request, ready to tokenize and submit.
 #[derive(Debug)]
@@ -46,7 +54,7 @@ pub fn plan(
     models::resolve(state, &req.model)?;
     state.gateway.limits.check_messages(req.messages.len())?;
     let sampling = sampling(&req)?;
-    let agent = agent(headers, &req)?.map(|a| tenant.agent(a));
+    let agent = agent(headers, &req).map(|a| tenant.agent(a));
     state.gateway.rate_limits.check_agent(agent.as_ref())?;
     let stream = req.stream.unwrap_or(false);
     Ok(MessagesPlan {
@@ -88,17 +96,11 @@ pub async fn prepare(
 }
 
 /// `X-Agent-ID` > `X-Session-ID` > `metadata.session_id` > `metadata.user_id`.
-fn agent(headers: &HeaderMap, req: &MessagesRequest) -> Result<Option<AgentId>, ApiError> {
+fn agent(headers: &HeaderMap, req: &MessagesRequest) -> Option<AgentId> {
     let metadata = req.metadata.as_ref();
     let body = [
-        BodyField {
-            param: "metadata.session_id",
-            value: metadata.and_then(|m| m.session_id.as_deref()),
-        },
-        BodyField {
-            param: "metadata.user_id",
-            value: metadata.and_then(|m| m.user_id.as_deref()),
-        },
+        metadata.and_then(|m| m.session_id.as_deref()),
+        metadata.and_then(|m| m.user_id.as_deref()),
     ];
     agent_id::resolve(headers, &body)
 }
@@ -189,7 +191,10 @@ fn system_text(system: SystemPrompt) -> Result<String, ApiError> {
                 if block.kind != "text" {
                     return Err(unsupported(&param, &block.kind, "the system prompt"));
                 }
-                texts.push(block_text(&param, block)?);
+                let text = block_text(&param, block)?;
+                if !text.starts_with(BILLING_HEADER_PREFIX) {
+                    texts.push(text);
+                }
             }
             Ok(texts.join(BLOCK_SEPARATOR))
         }
@@ -383,6 +388,22 @@ mod tests {
             ]
         );
         assert_eq!(prefill, None);
+    }
+
+    #[test]
+    fn the_billing_header_block_is_not_rendered() {
+        let body = |nonce: &str| {
+            format!(
+                r#"{{"model":"default","system":[
+                {{"type":"text","text":"x-anthropic-billing-header: cc_version=2.1.328.abc; cc_entrypoint=sdk-cli; cch={nonce};"}},
+                {{"type":"text","text":"You are a coding agent.","cache_control":{{"type":"ephemeral"}}}}],
+                "messages":[{{"role":"user","content":"hi"}}]}}"#
+            )
+        };
+        let (a, _) = convert(&body("1a2b3")).unwrap();
+        let (b, _) = convert(&body("9f8e7")).unwrap();
+        assert_eq!(a[0], ChatMessage::system("You are a coding agent."));
+        assert_eq!(a, b, "requests differing only in the nonce render alike");
     }
 
     #[test]

@@ -7,7 +7,11 @@
 //! (index 0), `ping`, `content_block_delta` per piece of text,
 //! `content_block_stop`, `message_delta` (stop reason and the final usage,
 //! which clients take over the provisional one) and `message_stop`. A
-//! failure mid-stream becomes an `error` event and the end.
+//! failure mid-stream becomes an `error` event and the end. While no event
+//! is due (a long prefill: 20K tokens take minutes on a CPU), a `ping`
+//! event goes out every [`crate::reply_stream::IDLE_EVENT_AFTER`]: Claude
+//! Code aborts a stream that sends no event for 5 minutes, and a comment
+//! (the SSE keep-alive) is not an event.
 //!
 //! When tools may be called, the text block opens only when there is text,
 //! and each call becomes a block of its own: `content_block_start` with
@@ -123,6 +127,10 @@ impl StreamFormat for MessageFormat {
     fn error(&self, error: &ApiError) -> Event {
         named_event("error", &envelope::envelope(error))
     }
+
+    fn idle(&self) -> Option<Event> {
+        Some(render(&StreamEvent::Ping))
+    }
 }
 
 impl MessageFormat {
@@ -158,5 +166,10 @@ impl MessageFormat {
 
 /// Queue `event` under its own name.
 fn push(out: &mut Pending, event: StreamEvent<'_>) {
-    out.push_back(named_event(event.name(), &event));
+    out.push_back(render(&event));
+}
+
+/// `event` as an SSE event under its own name.
+fn render(event: &StreamEvent<'_>) -> Event {
+    named_event(event.name(), event)
 }

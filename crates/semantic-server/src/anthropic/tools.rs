@@ -23,12 +23,17 @@ pub fn tool_request(
     choice: Option<wire::ToolChoice>,
 ) -> Result<ToolRequest, ApiError> {
     let tools = read_tools(tools, tool)?;
+    let single_call = choice
+        .as_ref()
+        .and_then(|c| c.disable_parallel_tool_use)
+        .unwrap_or(false);
     let choice = tool_choice(choice)?;
     validate(&tools, &choice).map_err(|e| api_error(e, &choice))?;
     Ok(ToolRequest {
         tools,
         choice,
         format: OutputFormat::Text,
+        single_call,
     })
 }
 

@@ -109,6 +109,8 @@ pub struct ToolChoice {
     #[serde(rename = "type")]
     pub kind: ToolChoiceKind,
     pub name: Option<String>,
+    /// At most one `tool_use` block per reply.
+    pub disable_parallel_tool_use: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

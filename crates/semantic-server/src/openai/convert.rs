@@ -10,7 +10,7 @@ use super::types::{
     ChatCompletionRequest, ContentPart, MessageContent, RequestMessage, RequestRole,
     RequestToolCall, StopSequences,
 };
-use crate::agent_id::{self, BodyField};
+use crate::agent_id;
 use crate::error::{check_sampling, ApiError, MaxTokensField};
 use crate::models;
 use crate::state::AppState;
@@ -48,15 +48,12 @@ pub fn plan(
         ))
         .with_param("n"));
     }
-    let session_id = BodyField {
-        param: "session_id",
-        value: req.session_id.as_deref(),
-    };
-    let agent = agent_id::resolve(headers, &[session_id])?.map(|a| tenant.agent(a));
+    let agent = agent_id::resolve(headers, &[req.session_id.as_deref()]).map(|a| tenant.agent(a));
     state.gateway.rate_limits.check_agent(agent.as_ref())?;
     let (sampling, max_tokens_field) = sampling(&req)?;
     let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
-    let tools = tools::tool_request(req.tools, req.tool_choice, req.response_format)?;
+    let single_call = req.parallel_tool_calls == Some(false);
+    let tools = tools::tool_request(req.tools, req.tool_choice, req.response_format, single_call)?;
     Ok(ChatPlan {
         messages: messages(req.messages)?,
         tools,

@@ -16,16 +16,19 @@ const CALL_ID_PREFIX: &str = "call_";
 const CHOICE_SHAPES: &str =
     "\"auto\", \"none\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": \"...\"}}";
 
-/// Read `tools`, `tool_choice` and `response_format`.
+/// Read `tools`, `tool_choice` and `response_format`; `single_call` when
+/// `parallel_tool_calls` is `false`.
 pub fn tool_request(
     tools: Option<Vec<RequestTool>>,
     choice: Option<Value>,
     format: Option<ResponseFormat>,
+    single_call: bool,
 ) -> Result<ToolRequest, ApiError> {
     Ok(ToolRequest {
         tools: read_tools(tools, tool)?,
         choice: tool_choice(choice)?,
         format: output_format(format)?,
+        single_call,
     })
 }
 

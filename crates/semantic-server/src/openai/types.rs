@@ -33,7 +33,7 @@ pub struct ChatCompletionRequest {
     /// `"auto"`, `"none"`, `"required"` or `{"type":"function","function":{"name":…}}`;
     /// read as JSON and checked in `convert` so errors can say what fits.
     pub tool_choice: Option<serde_json::Value>,
-    /// Accepted; a forced call is always exactly one call.
+    /// `false`: at most one call per reply (a forced call is always one).
     pub parallel_tool_calls: Option<bool>,
     /// `{"type":"text"|"json_object"}` or `{"type":"json_schema","json_schema":{…}}`.
     pub response_format: Option<ResponseFormat>,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the system packages a fresh Debian/Ubuntu machine lacks to build
 # semantic: cmake, clang and libclang-dev (llama.cpp and its bindgen), and
-# python3-venv (the SDK test clients), curl and patch (the vendored llama.cpp).
+# python3-venv (the SDK test clients), npm (the Claude Code test client), curl
+# and patch (the vendored llama.cpp).
 # Skips everything already present. Then unpacks and patches llama.cpp's crate
 # into vendor/ (scripts/vendor-llama.sh), which every cargo build needs.
 set -euo pipefail
@@ -10,6 +11,7 @@ command -v cmake >/dev/null || need+=(cmake)
 command -v clang >/dev/null || need+=(clang)
 ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need+=(libclang-dev)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+command -v npm >/dev/null || need+=(npm)
 command -v curl >/dev/null || need+=(curl ca-certificates)
 command -v patch >/dev/null || need+=(patch)
 if [ ${#need[@]} -gt 0 ]; then

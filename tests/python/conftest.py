@@ -1,6 +1,7 @@
 """Fixtures: one real `semantic serve` (real model) for the whole session,
 and the official `openai` and `anthropic` SDK clients pointed at it."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -41,13 +42,35 @@ def _live(base: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def server():
+class Server:
+    """A running `semantic serve`: its base URL and its log file."""
+
+    def __init__(self, base: str, log_path: Path):
+        self.base = base
+        self.log_path = log_path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def metric(self, name: str) -> float:
+        """The sum of every sample of `name` at `GET /metrics` (0 if absent)."""
+        with urllib.request.urlopen(f"{self.base}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(name) and line[len(name):len(name) + 1] in ("{", " "):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+
+@contextlib.contextmanager
+def spawn_server(model: Path, *args: str, ready_within: float = 60):
+    """`semantic serve` on a free loopback port with auth on (API_KEY) and a
+    throwaway cache dir, `args` appended; stopped with SIGTERM at the end.
+    The one way the Python tests start a server."""
     binary = _env_path("SEMANTIC_BIN", "target/debug/semantic")
-    model = _env_path("SEMANTIC_TEST_MODEL", "models/SmolLM2-135M-Instruct.Q4_1.gguf")
     assert binary.is_file(), f"server binary not found: {binary} (cargo build -p semantic-cli)"
     assert model.is_file(), f"model not found: {model} (scripts/fetch-model.sh)"
-
     with tempfile.TemporaryDirectory(prefix="semantic-py-") as tmp:
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
@@ -59,22 +82,21 @@ def server():
                 "--host", "127.0.0.1", "--port", str(port),
                 "--model", str(model),
                 "--cache-dir", str(Path(tmp) / "cache"),
-                "--context-tokens", "8192",
-                "--max-sequences", "8",
+                *args,
             ],
             env={**os.environ, "SEMANTIC_API_KEYS": API_KEY},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + ready_within
             while not _live(base):
                 if proc.poll() is not None:
                     pytest.fail(f"server exited with {proc.returncode}:\n{log_path.read_text(errors='replace')}")
                 if time.monotonic() > deadline:
-                    pytest.fail(f"server not live within 60 s:\n{log_path.read_text(errors='replace')}")
+                    pytest.fail(f"server not live within {ready_within} s:\n{log_path.read_text(errors='replace')}")
                 time.sleep(0.1)
-            yield base
+            yield Server(base, log_path)
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -84,6 +106,13 @@ def server():
                     proc.kill()
                     proc.wait()
             log.close()
+
+
+@pytest.fixture(scope="session")
+def server():
+    model = _env_path("SEMANTIC_TEST_MODEL", "models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    with spawn_server(model, "--context-tokens", "8192", "--max-sequences", "8") as running:
+        yield running.base
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::engine_options::{EngineOptions, MaxTokensOptions};
+use crate::engine_options::{EngineOptions, MaxTokensOptions, ReplyDefaultsOptions};
 use crate::gateway_options::GatewayOptions;
 use crate::logging::LogOptions;
 
@@ -94,6 +94,8 @@ pub struct ServeArgs {
     pub engine: EngineOptions,
     #[command(flatten)]
     pub max_tokens: MaxTokensOptions,
+    #[command(flatten)]
+    pub reply_defaults: ReplyDefaultsOptions,
     #[command(flatten)]
     pub trace: TraceArgs,
     #[command(flatten)]

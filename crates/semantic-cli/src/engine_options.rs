@@ -107,6 +107,52 @@ impl MaxTokensOptions {
     }
 }
 
+/// `serve`'s defaults for what a request leaves out, for models that need
+/// them (a base model that never ends its turn, a template whose end
+/// marker is plain text in the model's vocabulary).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ReplyDefaultsOptions {
+    /// A string that ends every reply, added to each request's own stop
+    /// strings; the reply finishes as at an end-of-turn token (finish
+    /// reason `stop`, Anthropic `end_turn`). Repeatable, e.g.
+    /// `--stop '<|im_end|>'`.
+    #[arg(long = "stop", env = "SEMANTIC_STOP")]
+    pub stop: Vec<String>,
+    /// The temperature of a request that sets none (default: the API's own
+    /// default, 1); 0 is greedy.
+    #[arg(long, env = "SEMANTIC_DEFAULT_TEMPERATURE")]
+    pub default_temperature: Option<f32>,
+}
+
+impl ReplyDefaultsOptions {
+    /// Check the settings and put them into `config`.
+    pub fn apply(&self, config: &mut EngineConfig) -> anyhow::Result<()> {
+        use semantic_domain::sampling::{MAX_STOP_LEN, MAX_STOP_STRINGS};
+        if self.stop.len() > MAX_STOP_STRINGS {
+            bail!(
+                "at most {MAX_STOP_STRINGS} --stop strings are allowed, got {}",
+                self.stop.len()
+            );
+        }
+        if let Some(bad) = self
+            .stop
+            .iter()
+            .find(|s| s.is_empty() || s.len() > MAX_STOP_LEN)
+        {
+            bail!("--stop {bad:?} must be 1 to {MAX_STOP_LEN} bytes long");
+        }
+        if let Some(t) = self
+            .default_temperature
+            .filter(|t| !(0.0..=2.0).contains(t))
+        {
+            bail!("--default-temperature must be between 0 and 2, got {t}");
+        }
+        config.turn_end = self.stop.clone();
+        config.default_temperature = self.default_temperature;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +163,33 @@ mod tests {
             max_tokens_cap: cap.and_then(NonZeroU32::new),
             strict_max_tokens: false,
         }
+    }
+
+    #[test]
+    fn reply_defaults_are_checked_and_applied() {
+        let mut config = EngineConfig::new("m.gguf");
+        let good = ReplyDefaultsOptions {
+            stop: vec!["<|im_end|>".into()],
+            default_temperature: Some(0.0),
+        };
+        good.apply(&mut config).unwrap();
+        assert_eq!(config.turn_end, ["<|im_end|>"]);
+        assert_eq!(config.default_temperature, Some(0.0));
+        let empty = ReplyDefaultsOptions {
+            stop: vec![String::new()],
+            ..good.clone()
+        };
+        assert!(empty
+            .apply(&mut config)
+            .unwrap_err()
+            .to_string()
+            .contains("--stop"));
+        let hot = ReplyDefaultsOptions {
+            default_temperature: Some(3.0),
+            ..good
+        };
+        let err = hot.apply(&mut config).unwrap_err().to_string();
+        assert!(err.contains("--default-temperature"), "{err}");
     }
 
     #[test]

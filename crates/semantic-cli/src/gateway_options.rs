@@ -65,6 +65,11 @@ pub struct GatewayOptions {
         value_delimiter = ','
     )]
     pub model_aliases: Vec<ModelAlias>,
+    /// Seconds a stream may go without an event before an Anthropic `ping`
+    /// is sent (while a request waits in the queue or prefills), so clients
+    /// with an event watchdog, like Claude Code, keep waiting.
+    #[arg(long, env = "SEMANTIC_STREAM_PING_INTERVAL", default_value_t = 15)]
+    pub stream_ping_interval: u64,
     /// Seconds a model swap waits for in-flight requests before failing them.
     #[arg(long, env = "SEMANTIC_SWAP_DRAIN_TIMEOUT", default_value_t = 30)]
     pub swap_drain_timeout: u64,
@@ -90,6 +95,9 @@ impl GatewayOptions {
         if self.max_messages == 0 {
             bail!("--max-messages must be at least 1");
         }
+        if self.stream_ping_interval == 0 {
+            bail!("--stream-ping-interval must be at least 1 second");
+        }
         Ok(ServerConfig {
             host,
             port,
@@ -105,6 +113,7 @@ impl GatewayOptions {
             },
             model_aliases: ModelAliases::new(self.model_aliases.clone())
                 .context("invalid --model-alias")?,
+            stream_ping_interval: Duration::from_secs(self.stream_ping_interval),
             drain_timeout: Duration::from_secs(self.swap_drain_timeout),
         })
     }

@@ -33,6 +33,14 @@ pub struct EngineConfig {
     /// none, the cap, and whether asking beyond a limit is refused or
     /// clamped (applied at submit, see [`MaxTokensPolicy::resolve`]).
     pub max_tokens: MaxTokensPolicy,
+    /// `--stop`: strings that end every reply's turn, added to each
+    /// request's own stop strings (for models whose turn-end marker is not
+    /// an end-of-generation token, or base models that never stop). A reply
+    /// ending at one finishes as [`semantic_domain::FinishReason::EndOfTurn`].
+    pub turn_end: Vec<String>,
+    /// `--default-temperature`: the temperature of a request that sets
+    /// none (the API families' own default, 1, otherwise).
+    pub default_temperature: Option<f32>,
     /// Let a request share a prefix with any tenant's parked sequence, not
     /// only its own tenant's (see [`crate::PrefixSharing`]).
     pub share_prefixes_across_tenants: bool,
@@ -55,6 +63,8 @@ impl EngineConfig {
             kv_budget_bytes: None,
             warm_budget_bytes: 1 << 30,
             max_tokens: MaxTokensPolicy::default(),
+            turn_end: Vec::new(),
+            default_temperature: None,
             share_prefixes_across_tenants: false,
             stall_admission_for_tests: false,
         }

@@ -272,6 +272,7 @@ impl EngineHandle {
         };
         let agent = request.agent_key();
         let mut seq = Sequence::new(id, request.prompt, request.sampling, window, tx)
+            .with_turn_end(&self.shared.config.turn_end)
             .with_agent(request.tenant, agent);
         seq.persist_report = persist_report;
         if self.send(Command::Submit(Box::new(seq))).is_err() {

@@ -39,7 +39,12 @@ pub(crate) struct Sequence {
     /// Most positions this sequence may use (the model's context window).
     pub window: usize,
     text: Utf8Stream,
+    /// The request's stop strings and the operator's turn-end strings.
     stop: StopMatcher,
+    /// The operator's turn-end strings (see [`Sequence::with_turn_end`]).
+    turn_end: Vec<String>,
+    /// A stop or turn-end string matched: the text after it is dropped.
+    ended_on_string: bool,
     events: UnboundedSender<GenerationEvent>,
     pub submitted: Instant,
     pub scheduled: Option<Instant>,
@@ -94,7 +99,24 @@ impl Sequence {
             persist_report: None,
             cancelled: false,
             queued: true,
+            turn_end: Vec::new(),
+            ended_on_string: false,
         }
+    }
+
+    /// Strings the operator says end the model's turn (`--stop`): matched
+    /// with the request's own stop strings, but the reply then ends as at
+    /// an end-of-generation token ([`FinishReason::EndOfTurn`]), since the
+    /// client asked for no such string.
+    pub fn with_turn_end(mut self, turn_end: &[String]) -> Self {
+        if turn_end.is_empty() {
+            return self;
+        }
+        self.turn_end = turn_end.to_vec();
+        let own = &self.sampling.stop;
+        let extra = turn_end.iter().filter(|s| !own.contains(s));
+        self.stop = StopMatcher::new(own.iter().chain(extra).cloned().collect());
+        self
     }
 
     /// The tenant the request runs for and, if it names one, its agent
@@ -160,6 +182,11 @@ impl Sequence {
             text: out.emit,
         });
         if let Some(stop) = out.matched {
+            self.ended_on_string = true;
+            let client_asked = self.sampling.stop.contains(&stop);
+            if !client_asked && self.turn_end.contains(&stop) {
+                return AfterSample::Finished(FinishReason::EndOfTurn);
+            }
             return AfterSample::Finished(FinishReason::StopString(stop));
         }
         if self
@@ -177,7 +204,8 @@ impl Sequence {
 
     /// Send the final event, flushing text held back for stop matching.
     pub fn finish(&mut self, reason: FinishReason) {
-        if !matches!(reason, FinishReason::StopString(_)) {
+        // After a string matched, what followed it is not part of the reply.
+        if !self.ended_on_string {
             let mut rest = self.text.flush();
             rest = self.stop.push(&rest).emit + &self.stop.flush();
             if !rest.is_empty() {
@@ -227,5 +255,74 @@ impl Sequence {
         if self.events.send(event).is_err() {
             self.cancelled = true;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+    fn sequence(
+        stop: &[&str],
+        turn_end: &[&str],
+    ) -> (Sequence, UnboundedReceiver<GenerationEvent>) {
+        let (tx, rx) = unbounded_channel();
+        let sampling = SamplingParams {
+            stop: stop.iter().map(|s| s.to_string()).collect(),
+            ..SamplingParams::greedy(100)
+        };
+        let turn_end: Vec<String> = turn_end.iter().map(|s| s.to_string()).collect();
+        let seq =
+            Sequence::new(RequestId(1), vec![1, 2], sampling, 64, tx).with_turn_end(&turn_end);
+        (seq, rx)
+    }
+
+    /// Feed `pieces` as sampled tokens; the reason it stopped and its text.
+    fn run(
+        seq: &mut Sequence,
+        rx: &mut UnboundedReceiver<GenerationEvent>,
+        pieces: &[&str],
+    ) -> (FinishReason, String) {
+        let mut reason = None;
+        for (i, piece) in pieces.iter().enumerate() {
+            if let AfterSample::Finished(r) =
+                seq.accept(100 + i as TokenId, false, piece.as_bytes())
+            {
+                reason = Some(r);
+                break;
+            }
+        }
+        let reason = reason.expect("stopped");
+        seq.finish(reason.clone());
+        let mut text = String::new();
+        while let Ok(event) = rx.try_recv() {
+            if let GenerationEvent::Token { text: t, .. } | GenerationEvent::Text { text: t } =
+                event
+            {
+                text.push_str(&t);
+            }
+        }
+        (reason, text)
+    }
+
+    #[test]
+    fn a_turn_end_string_ends_the_turn_and_drops_what_follows_it() {
+        let (mut seq, mut rx) = sequence(&["STOP"], &["\n"]);
+        let (reason, text) = run(&mut seq, &mut rx, &["ab", "c\nd", "ef"]);
+        assert_eq!(reason, FinishReason::EndOfTurn);
+        assert_eq!(text, "abc");
+    }
+
+    #[test]
+    fn the_clients_own_stop_string_still_reports_itself() {
+        let (mut seq, mut rx) = sequence(&["\n"], &["\n", "<|im_end|>"]);
+        let (reason, text) = run(&mut seq, &mut rx, &["x", "y\n"]);
+        assert_eq!(reason, FinishReason::StopString("\n".into()));
+        assert_eq!(text, "xy");
+        let (mut seq, mut rx) = sequence(&["STOP"], &["<|im_end|>"]);
+        let (reason, text) = run(&mut seq, &mut rx, &["x", "STO", "P"]);
+        assert_eq!(reason, FinishReason::StopString("STOP".into()));
+        assert_eq!(text, "x");
     }
 }

@@ -8,6 +8,7 @@
 //! only `/health/*`, `/metrics` and `/openapi.json` skip all of it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -23,16 +24,33 @@ use crate::tenant::CallerTenant;
 
 /// Settings and live state that outlive any one engine (they carry over a
 /// model swap).
-#[derive(Default)]
 pub struct Gateway {
     pub auth: AuthConfig,
     pub rate_limits: RateLimits,
     pub limits: RequestLimits,
     /// The model names clients may use besides the model's own.
     pub model_aliases: ModelAliases,
+    /// How often a stream with nothing to send sends its family's idle
+    /// event (Anthropic's `ping`).
+    pub stream_ping_interval: Duration,
     pub swap: SwapControl,
     /// How to start an engine for another model; `None` disables hot swap.
     pub factory: Option<Arc<dyn EngineFactory>>,
+}
+
+impl Default for Gateway {
+    /// Open: no keys, no rate limits, default request limits, no aliases.
+    fn default() -> Self {
+        Self {
+            auth: AuthConfig::default(),
+            rate_limits: RateLimits::default(),
+            limits: RequestLimits::default(),
+            model_aliases: ModelAliases::default(),
+            stream_ping_interval: crate::reply_stream::DEFAULT_IDLE_EVENT_AFTER,
+            swap: SwapControl::default(),
+            factory: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for Gateway {
@@ -42,6 +60,7 @@ impl std::fmt::Debug for Gateway {
             .field("rate_limits", &self.rate_limits)
             .field("limits", &self.limits)
             .field("model_aliases", &self.model_aliases)
+            .field("stream_ping_interval", &self.stream_ping_interval)
             .field("hot_swap", &self.factory.is_some())
             .finish()
     }

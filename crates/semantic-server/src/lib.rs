@@ -73,6 +73,8 @@ pub struct ServerConfig {
     pub limits: RequestLimits,
     /// `--model-alias`: other names clients may call the model by.
     pub model_aliases: ModelAliases,
+    /// `--stream-ping-interval`: the longest a stream goes without an event.
+    pub stream_ping_interval: Duration,
     /// Longest wait for in-flight requests before a model swap.
     pub drain_timeout: Duration,
 }
@@ -91,6 +93,7 @@ impl Default for ServerConfig {
             rate_limits: RateLimitConfig::default(),
             limits: RequestLimits::default(),
             model_aliases: ModelAliases::default(),
+            stream_ping_interval: reply_stream::DEFAULT_IDLE_EVENT_AFTER,
             drain_timeout: swap::DEFAULT_DRAIN_TIMEOUT,
         }
     }
@@ -136,6 +139,7 @@ impl Server {
             rate_limits: rate_limit::RateLimits::new(self.config.rate_limits),
             limits: self.config.limits,
             model_aliases: self.config.model_aliases.clone(),
+            stream_ping_interval: self.config.stream_ping_interval,
             swap: swap::SwapControl::new(self.config.drain_timeout),
             factory,
         };

@@ -18,13 +18,14 @@ use semantic_engine::GenerationStream;
 use crate::error::ApiError;
 use crate::generation::Submitted;
 
-/// How long a stream may go without an event before the format's idle
-/// event (Anthropic's `ping`) is sent. Claude Code counts a `ping` as
-/// liveness only 30 times in a row and then allows 5 minutes more, so a
-/// longer interval covers a longer prefill (30 x 15 s + 5 min = 12.5 min);
-/// proxies that cut idle connections are kept busy by the SSE comment
-/// keep-alive every [`crate::sse::KEEP_ALIVE`] regardless.
-pub const IDLE_EVENT_AFTER: Duration = Duration::from_secs(15);
+/// Default of `--stream-ping-interval`: how long a stream may go without an
+/// event before the format's idle event (Anthropic's `ping`) is sent.
+/// Claude Code counts a `ping` as liveness only 30 times in a row and then
+/// allows 5 minutes more, so a longer interval covers a longer prefill
+/// (30 x 15 s + 5 min = 12.5 min); proxies that cut idle connections are
+/// kept busy by the SSE comment keep-alive every [`crate::sse::KEEP_ALIVE`]
+/// regardless.
+pub const DEFAULT_IDLE_EVENT_AFTER: Duration = Duration::from_secs(15);
 
 /// SSE events rendered and waiting to be sent, in order.
 pub type Pending = VecDeque<Event>;
@@ -53,7 +54,7 @@ pub trait StreamFormat: Send + 'static {
     fn finish(&mut self, end: StreamEnd, out: &mut Pending);
     /// The event that ends a stream whose generation failed mid-way.
     fn error(&self, error: &ApiError) -> Event;
-    /// The event sent after [`IDLE_EVENT_AFTER`] without one, if the
+    /// The event sent after the idle interval without one, if the
     /// family has such an event (OpenAI's has none).
     fn idle(&self) -> Option<Event> {
         None
@@ -71,10 +72,12 @@ struct ReplyStream<F> {
     pending: Pending,
 }
 
-/// The SSE events of one streamed reply, rendered by `format`.
+/// The SSE events of one streamed reply, rendered by `format`, with the
+/// format's idle event after each `idle_after` without another.
 pub fn events<F: StreamFormat>(
     submitted: Submitted,
     mut format: F,
+    idle_after: Duration,
 ) -> impl Stream<Item = Event> + Send + 'static {
     let mut pending = Pending::new();
     format.start(submitted.parser.is_some(), &mut pending);
@@ -84,14 +87,14 @@ pub fn events<F: StreamFormat>(
         format,
         pending,
     };
-    futures::stream::unfold(state, |mut s| async move {
+    futures::stream::unfold(state, move |mut s| async move {
         loop {
             if let Some(event) = s.pending.pop_front() {
                 return Some((event, s));
             }
             let generation = s.generation.as_mut()?;
             // `recv` is cancel-safe: a timeout loses no event.
-            match tokio::time::timeout(IDLE_EVENT_AFTER, generation.next()).await {
+            match tokio::time::timeout(idle_after, generation.next()).await {
                 Ok(next) => s.on_event(next),
                 Err(_) => s.pending.extend(s.format.idle()),
             }

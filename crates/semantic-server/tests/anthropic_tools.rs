@@ -203,7 +203,7 @@ async fn bad_tools_and_tool_choices_are_400_in_anthropics_envelope() {
             vec!["tools[0].input_schema", "object"],
         ),
         (
-            json!([unresolvable]),
+            json!([unresolvable.clone()]),
             json!({"type": "any"}),
             vec!["tools[0].input_schema", "grammar"],
         ),
@@ -240,5 +240,11 @@ async fn bad_tools_and_tool_choices_are_400_in_anthropics_envelope() {
         let response = server.messages(&body).await;
         assert_anthropic_error(response, 400, "invalid_request_error", &parts).await;
     }
+    // Only a forced call needs the grammar: under `auto` (Claude Code's
+    // default) the same schema is offered through the prompt and succeeds.
+    let mut body = ask_weather(json!({"type": "auto"}));
+    body["tools"] = json!([weather_tool(), unresolvable]);
+    body["max_tokens"] = json!(4);
+    assert_eq!(server.messages(&body).await.status(), 200);
     server.shutdown().await;
 }

@@ -14,8 +14,9 @@ fn is_secret(id: &str) -> bool {
 
 pub fn run(args: ServeArgs, sources: &Sources) -> anyhow::Result<()> {
     // Fail like `serve` would on an invalid setting, naming it.
-    args.engine.to_config()?;
+    let mut engine = args.engine.to_config()?;
     args.max_tokens.policy()?;
+    args.reply_defaults.apply(&mut engine)?;
     let Some(matches) = sources.matches.as_ref() else {
         anyhow::bail!("no settings were parsed");
     };

@@ -32,6 +32,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let cache_dir = cache_dir(&args)?;
     let mut config = args.engine.to_config()?;
     config.max_tokens = args.max_tokens.policy()?;
+    args.reply_defaults.apply(&mut config)?;
     semantic_server::telemetry::prometheus::set_commit(env!("SEMANTIC_GIT_COMMIT"));
     // Before the engine starts, so its first values are recorded.
     semantic_server::telemetry::prometheus::install();

@@ -53,7 +53,7 @@ pub fn plan(
 ) -> Result<MessagesPlan, ApiError> {
     models::resolve(state, &req.model)?;
     state.gateway.limits.check_messages(req.messages.len())?;
-    let sampling = sampling(&req)?;
+    let sampling = sampling(&req, state.engine.config().default_temperature)?;
     let agent = agent(headers, &req).map(|a| tenant.agent(a));
     state.gateway.rate_limits.check_agent(agent.as_ref())?;
     let stream = req.stream.unwrap_or(false);
@@ -105,9 +105,13 @@ fn agent(headers: &HeaderMap, req: &MessagesRequest) -> Option<AgentId> {
     agent_id::resolve(headers, &body)
 }
 
-/// Anthropic defaults (temperature 1, no top-p/top-k) and its temperature
-/// range 0..=1; `max_tokens` is required.
-fn sampling(req: &MessagesRequest) -> Result<SamplingParams, ApiError> {
+/// Anthropic defaults (temperature 1 unless `--default-temperature` says
+/// otherwise, no top-p/top-k) and its temperature range 0..=1;
+/// `max_tokens` is required.
+fn sampling(
+    req: &MessagesRequest,
+    default_temperature: Option<f32>,
+) -> Result<SamplingParams, ApiError> {
     let Some(max_tokens) = req.max_tokens else {
         return Err(
             ApiError::invalid_request("max_tokens: field required").with_param("max_tokens")
@@ -121,7 +125,10 @@ fn sampling(req: &MessagesRequest) -> Result<SamplingParams, ApiError> {
     }
     let defaults = SamplingParams::default();
     let params = SamplingParams {
-        temperature: req.temperature.unwrap_or(defaults.temperature),
+        temperature: req
+            .temperature
+            .or(default_temperature)
+            .unwrap_or(defaults.temperature),
         top_p: req.top_p.unwrap_or(defaults.top_p),
         top_k: req.top_k.unwrap_or(defaults.top_k),
         max_tokens: Some(max_tokens),
@@ -457,7 +464,7 @@ mod tests {
     fn max_tokens_is_required_and_temperature_stops_at_one() {
         let req: MessagesRequest =
             parse(br#"{"model":"default","messages":[{"role":"user","content":"x"}]}"#).unwrap();
-        let e = sampling(&req).unwrap_err();
+        let e = sampling(&req, None).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("max_tokens"));
         assert!(e.message.contains("field required"), "{}", e.message);
         let req: MessagesRequest = parse(
@@ -465,7 +472,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            sampling(&req).unwrap_err().param.as_deref(),
+            sampling(&req, None).unwrap_err().param.as_deref(),
             Some("temperature")
         );
         let req: MessagesRequest = parse(
@@ -473,7 +480,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            sampling(&req).unwrap_err().param.as_deref(),
+            sampling(&req, None).unwrap_err().param.as_deref(),
             Some("stop_sequences")
         );
     }

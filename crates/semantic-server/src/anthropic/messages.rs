@@ -74,7 +74,8 @@ pub async fn create(
     let request = submitted.generation.id();
     tracing::debug!(%request, stream = plan.stream, "message submitted");
     if plan.stream {
-        Ok(sse::response(stream::events(submitted, meta)))
+        let ping = state.gateway.stream_ping_interval;
+        Ok(sse::response(stream::events(submitted, meta, ping)))
     } else {
         let whole = generation::whole_reply(&state.engine, submitted).await?;
         Ok(Json(message(whole, &meta)).into_response())

@@ -8,10 +8,11 @@
 //! `content_block_stop`, `message_delta` (stop reason and the final usage,
 //! which clients take over the provisional one) and `message_stop`. A
 //! failure mid-stream becomes an `error` event and the end. While no event
-//! is due (a long prefill: 20K tokens take minutes on a CPU), a `ping`
-//! event goes out every [`crate::reply_stream::IDLE_EVENT_AFTER`]: Claude
-//! Code aborts a stream that sends no event for 5 minutes, and a comment
-//! (the SSE keep-alive) is not an event.
+//! is due (waiting in the queue, or a long prefill: 20K tokens take minutes
+//! on a CPU), a `ping` event goes out every `--stream-ping-interval`
+//! (default [`crate::reply_stream::DEFAULT_IDLE_EVENT_AFTER`]): Claude Code
+//! aborts a stream that sends no event for 5 minutes, and a comment (the
+//! SSE keep-alive) is not an event.
 //!
 //! When tools may be called, the text block opens only when there is text,
 //! and each call becomes a block of its own: `content_block_start` with
@@ -19,6 +20,8 @@
 //! holding the input's JSON, and `content_block_stop`; `message_delta` then
 //! says `stop_reason: "tool_use"`. A message always has at least one block
 //! (an empty text block if need be).
+
+use std::time::Duration;
 
 use axum::response::sse::Event;
 use futures::Stream;
@@ -45,17 +48,19 @@ struct MessageFormat {
     open_text: Option<u32>,
 }
 
-/// The SSE events of one streaming message.
+/// The SSE events of one streaming message, with a `ping` after each
+/// `ping_interval` without another event.
 pub fn events(
     submitted: Submitted,
     meta: MessageMeta,
+    ping_interval: Duration,
 ) -> impl Stream<Item = Event> + Send + 'static {
     let format = MessageFormat {
         meta,
         next_index: 0,
         open_text: None,
     };
-    reply_stream::events(submitted, format)
+    reply_stream::events(submitted, format, ping_interval)
 }
 
 impl StreamFormat for MessageFormat {

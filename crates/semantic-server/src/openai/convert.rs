@@ -50,7 +50,7 @@ pub fn plan(
     }
     let agent = agent_id::resolve(headers, &[req.session_id.as_deref()]).map(|a| tenant.agent(a));
     state.gateway.rate_limits.check_agent(agent.as_ref())?;
-    let (sampling, max_tokens_field) = sampling(&req)?;
+    let (sampling, max_tokens_field) = sampling(&req, state.engine.config().default_temperature)?;
     let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
     let single_call = req.parallel_tool_calls == Some(false);
     let tools = tools::tool_request(req.tools, req.tool_choice, req.response_format, single_call)?;
@@ -66,16 +66,23 @@ pub fn plan(
     })
 }
 
-/// Sampling parameters with OpenAI defaults (temperature 1, top_p 1),
-/// validated now so a bad value costs no tokenization.
-fn sampling(req: &ChatCompletionRequest) -> Result<(SamplingParams, MaxTokensField), ApiError> {
+/// Sampling parameters with OpenAI defaults (temperature 1 unless
+/// `--default-temperature` says otherwise, top_p 1), validated now so a bad
+/// value costs no tokenization.
+fn sampling(
+    req: &ChatCompletionRequest,
+    default_temperature: Option<f32>,
+) -> Result<(SamplingParams, MaxTokensField), ApiError> {
     let (max_tokens, field) = match (req.max_completion_tokens, req.max_tokens) {
         (Some(m), _) => (Some(m), MaxTokensField::MaxCompletionTokens),
         (None, m) => (m, MaxTokensField::MaxTokens),
     };
     let defaults = SamplingParams::default();
     let params = SamplingParams {
-        temperature: req.temperature.unwrap_or(defaults.temperature),
+        temperature: req
+            .temperature
+            .or(default_temperature)
+            .unwrap_or(defaults.temperature),
         top_p: req.top_p.unwrap_or(defaults.top_p),
         seed: req.seed.and_then(|s| u64::try_from(s).ok()),
         max_tokens,

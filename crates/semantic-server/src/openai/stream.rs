@@ -43,7 +43,9 @@ pub fn events(
         include_usage,
         calls_sent: 0,
     };
-    reply_stream::events(submitted, format)
+    // OpenAI's stream has no idle event (the SSE keep-alive comment covers
+    // proxies), so the interval only paces an empty check.
+    reply_stream::events(submitted, format, reply_stream::DEFAULT_IDLE_EVENT_AFTER)
 }
 
 impl StreamFormat for ChunkFormat {

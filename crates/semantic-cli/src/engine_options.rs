@@ -125,30 +125,11 @@ pub struct ReplyDefaultsOptions {
 }
 
 impl ReplyDefaultsOptions {
-    /// Check the settings and put them into `config`.
+    /// Put the settings into `config` and check them there.
     pub fn apply(&self, config: &mut EngineConfig) -> anyhow::Result<()> {
-        use semantic_domain::sampling::{MAX_STOP_LEN, MAX_STOP_STRINGS};
-        if self.stop.len() > MAX_STOP_STRINGS {
-            bail!(
-                "at most {MAX_STOP_STRINGS} --stop strings are allowed, got {}",
-                self.stop.len()
-            );
-        }
-        if let Some(bad) = self
-            .stop
-            .iter()
-            .find(|s| s.is_empty() || s.len() > MAX_STOP_LEN)
-        {
-            bail!("--stop {bad:?} must be 1 to {MAX_STOP_LEN} bytes long");
-        }
-        if let Some(t) = self
-            .default_temperature
-            .filter(|t| !(0.0..=2.0).contains(t))
-        {
-            bail!("--default-temperature must be between 0 and 2, got {t}");
-        }
         config.turn_end = self.stop.clone();
         config.default_temperature = self.default_temperature;
+        config.validate()?;
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use semantic_domain::{KvGeometry, KvType, MaxTokensPolicy};
+use semantic_domain::{KvGeometry, KvType, MaxTokensPolicy, SamplingParams};
 
 /// How the engine loads its model and schedules work.
 #[derive(Clone, Debug)]
@@ -95,6 +95,27 @@ impl EngineConfig {
         }
         if let Err(reason) = self.max_tokens.validate() {
             return bad("max_tokens", reason.into());
+        }
+        // The request rules, so an operator's default passes exactly where
+        // a client's value would.
+        let turn_end = SamplingParams {
+            stop: self.turn_end.clone(),
+            ..SamplingParams::default()
+        };
+        if let Err(reason) = turn_end.validate() {
+            return bad("turn_end (--stop)", reason.to_string());
+        }
+        if let Some(temperature) = self.default_temperature {
+            let default = SamplingParams {
+                temperature,
+                ..SamplingParams::default()
+            };
+            if let Err(reason) = default.validate() {
+                return bad(
+                    "default_temperature (--default-temperature)",
+                    reason.to_string(),
+                );
+            }
         }
         Ok(())
     }

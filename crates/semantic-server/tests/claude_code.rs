@@ -105,11 +105,7 @@ async fn a_stream_waiting_in_the_queue_gets_pings_until_its_turn() {
 /// Claude Code's own model names (`claude-sonnet-4-5` here) served by the
 /// catch-all alias, as docs/clients.md sets it up.
 fn claude_code_server() -> ServerConfig {
-    let alias = "*=default".parse().unwrap();
-    ServerConfig {
-        model_aliases: semantic_server::ModelAliases::new(vec![alias]).unwrap(),
-        ..ServerConfig::default()
-    }
+    with_model_aliases(&["*=default"])
 }
 
 /// A recorded request: `{"method", "path", "headers", "body"}`.

@@ -7,16 +7,7 @@ mod support;
 use support::anthropic::assert_anthropic_error;
 use support::*;
 
-use semantic_server::{ModelAlias, ModelAliases, ServerConfig};
 use serde_json::{json, Value};
-
-fn with_aliases(aliases: &[&str]) -> ServerConfig {
-    let parsed = aliases.iter().map(|a| a.parse::<ModelAlias>().unwrap());
-    ServerConfig {
-        model_aliases: ModelAliases::new(parsed.collect()).unwrap(),
-        ..ServerConfig::default()
-    }
-}
 
 fn anthropic_body(model: &str) -> Value {
     json!({
@@ -35,7 +26,7 @@ fn openai_body(model: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn named_aliases_serve_both_families_and_unmapped_names_stay_400() {
-    let config = with_aliases(&["claude-sonnet-4-5=default", "gpt-4o-mini=default"]);
+    let config = with_model_aliases(&["claude-sonnet-4-5=default", "gpt-4o-mini=default"]);
     let server = TestServer::start_custom(engine_config(), config, None).await;
 
     let message = server.messages(&anthropic_body("claude-sonnet-4-5")).await;
@@ -69,7 +60,7 @@ async fn named_aliases_serve_both_families_and_unmapped_names_stay_400() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_catch_all_serves_any_name_and_an_alias_to_an_absent_model_is_400() {
-    let config = with_aliases(&["*=default", "claude-opus-4=other-model"]);
+    let config = with_model_aliases(&["*=default", "claude-opus-4=other-model"]);
     let server = TestServer::start_custom(engine_config(), config, None).await;
     for model in ["claude-haiku-4-5-20251001", "anything at all"] {
         let r = server.messages(&anthropic_body(model)).await;

@@ -250,6 +250,15 @@ pub async fn assert_envelope(
     body
 }
 
+/// Default server settings with `--model-alias` entries (`NAME=MODEL`).
+pub fn with_model_aliases(aliases: &[&str]) -> ServerConfig {
+    let parsed = aliases.iter().map(|a| a.parse().unwrap()).collect();
+    ServerConfig {
+        model_aliases: semantic_server::ModelAliases::new(parsed).unwrap(),
+        ..ServerConfig::default()
+    }
+}
+
 /// A short greedy chat body.
 pub fn short_chat(max_tokens: u32) -> Value {
     serde_json::json!({

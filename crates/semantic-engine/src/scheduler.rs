@@ -317,15 +317,13 @@ impl<B: ComputeBackend> Scheduler<B> {
             return 0;
         }
         while let Some(front) = self.waiting.front() {
-            if self.free_slots.is_empty() && front.slot.is_none() {
-                // Free a slot before deciding anything else.
+            let resumes_parked =
+                front.agent.is_some() && self.parked.iter().any(|p| p.agent == front.agent);
+            if self.free_slots.is_empty() && front.slot.is_none() && !resumes_parked {
+                // Free a slot before deciding anything else. (An agent whose
+                // cells are parked takes its own slot back: it needs none.)
                 let keep = front.agent.clone();
-                if !self
-                    .parked
-                    .iter()
-                    .any(|p| p.agent.is_some() && p.agent == keep)
-                    && !self.evict_one(keep.as_ref())
-                {
+                if !self.evict_one(keep.as_ref()) {
                     self.note_no_room();
                     return admitted;
                 }

@@ -1437,6 +1437,37 @@ mod tenants {
     }
 }
 
+/// An agent whose cells are parked gets its slot back even when every slot
+/// is parked: admission once spun forever there, asking for a free slot it
+/// would never use (found through the Responses API's branching test).
+mod every_slot_parked {
+    use super::*;
+    use semantic_domain::{CacheSource, TenantId};
+
+    fn as_agent(name: &str) -> (TenantId, Option<&str>) {
+        (TenantId::open(), Some(name))
+    }
+
+    #[test]
+    fn a_parked_agent_returns_when_no_slot_is_free() {
+        let mut s = scheduler(64, 2, 64);
+        run_alone(&mut s, 1, as_agent("a"), 100);
+        // b shares a's cells; now both slots hold parked agents.
+        let (usage, _) = run_alone(&mut s, 2, as_agent("b"), 120);
+        assert_eq!(usage.cache_source, CacheSource::Shared);
+        // a comes back with a conversation that parts from its cells early
+        // (a branch), then with one that extends them.
+        let (usage, _) = run_alone(&mut s, 3, as_agent("a"), 90);
+        assert_eq!(
+            (usage.cache_source, usage.cached_tokens),
+            (CacheSource::Hot, 89)
+        );
+        let (usage, _) = run_alone(&mut s, 4, as_agent("b"), 130);
+        assert_eq!(usage.cache_source, CacheSource::Hot);
+        check_state(&s);
+    }
+}
+
 /// KV a sliding-window cache no longer holds is recomputed, never reused.
 mod sliding_window {
     use super::*;

@@ -43,11 +43,12 @@ def _live(base: str) -> bool:
 
 
 class Server:
-    """A running `semantic serve`: its base URL and its log file."""
+    """A running `semantic serve`: its base URL, log file and process."""
 
-    def __init__(self, base: str, log_path: Path):
+    def __init__(self, base: str, log_path: Path, proc: subprocess.Popen):
         self.base = base
         self.log_path = log_path
+        self.proc = proc
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -64,9 +65,12 @@ class Server:
 
 
 @contextlib.contextmanager
-def spawn_server(model: Path, *args: str, ready_within: float = 60):
-    """`semantic serve` on a free loopback port with auth on (API_KEY) and a
-    throwaway cache dir, `args` appended; stopped with SIGTERM at the end.
+def spawn_server(model: Path, *args: str, ready_within: float = 60,
+                 cache_dir: Path | None = None, api_keys: str = API_KEY):
+    """`semantic serve` on a free loopback port with auth on (`api_keys`,
+    comma-separated; API_KEY by default) and a throwaway cache dir unless
+    `cache_dir` names one to keep across servers, `args` appended; stopped
+    with SIGTERM at the end (unless the test killed it).
     The one way the Python tests start a server."""
     binary = _env_path("SEMANTIC_BIN", "target/debug/semantic")
     assert binary.is_file(), f"server binary not found: {binary} (cargo build -p semantic-cli)"
@@ -81,10 +85,10 @@ def spawn_server(model: Path, *args: str, ready_within: float = 60):
                 str(binary), "serve",
                 "--host", "127.0.0.1", "--port", str(port),
                 "--model", str(model),
-                "--cache-dir", str(Path(tmp) / "cache"),
+                "--cache-dir", str(cache_dir or Path(tmp) / "cache"),
                 *args,
             ],
-            env={**os.environ, "SEMANTIC_API_KEYS": API_KEY},
+            env={**os.environ, "SEMANTIC_API_KEYS": api_keys},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -96,7 +100,7 @@ def spawn_server(model: Path, *args: str, ready_within: float = 60):
                 if time.monotonic() > deadline:
                     pytest.fail(f"server not live within {ready_within} s:\n{log_path.read_text(errors='replace')}")
                 time.sleep(0.1)
-            yield Server(base, log_path)
+            yield Server(base, log_path, proc)
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

@@ -90,6 +90,13 @@ pub struct ServeArgs {
     /// `/health/live` fails once the engine thread has been stuck this long.
     #[arg(long, default_value = "60s", env = "SEMANTIC_ENGINE_STALL_TIMEOUT")]
     pub engine_stall_timeout: humantime::Duration,
+    /// Most bytes of stored responses (`/v1/responses` with `store: true`)
+    /// kept in `<cache-dir>/responses.redb`; the oldest go first past it.
+    #[arg(long, default_value = "1GiB", env = "SEMANTIC_RESPONSES_MAX_BYTES")]
+    pub responses_max_bytes: crate::byte_size::ByteSize,
+    /// How long a stored response is kept (OpenAI keeps them 30 days).
+    #[arg(long, default_value = "30days", env = "SEMANTIC_RESPONSES_TTL")]
+    pub responses_ttl: humantime::Duration,
     #[command(flatten)]
     pub engine: EngineOptions,
     #[command(flatten)]

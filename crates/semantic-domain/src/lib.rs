@@ -3,8 +3,9 @@
 //! Pure types and rules shared by every adapter: agent ids and tenants, token sequences,
 //! sampling parameters and the `max_tokens` rule, generation events,
 //! stop-string matching, streaming UTF-8 decoding, KV block accounting,
-//! chat-template rendering, and tool use (tool prompts, output grammars,
-//! tool-call parsing).
+//! chat-template rendering, tool use (tool prompts, output grammars,
+//! tool-call parsing), and the persistence ports (agents' KV, stored
+//! responses).
 //! This crate performs no I/O, spawns no threads and knows nothing of
 //! llama.cpp, tokio or HTTP; adapters depend on it, never the reverse.
 
@@ -18,6 +19,7 @@ pub mod kv_state;
 pub mod kv_type;
 pub mod max_tokens;
 pub mod persistence;
+pub mod responses;
 pub mod sampling;
 pub mod stop;
 pub mod tenant;

@@ -331,6 +331,8 @@ impl MaxTokensField {
 pub struct ParamNames {
     pub max_tokens: &'static str,
     pub stop: &'static str,
+    /// The field holding the conversation (`messages`, `input`).
+    pub prompt: &'static str,
 }
 
 impl ParamNames {
@@ -338,6 +340,14 @@ impl ParamNames {
     pub const ANTHROPIC: Self = Self {
         max_tokens: "max_tokens",
         stop: "stop_sequences",
+        prompt: "messages",
+    };
+
+    /// OpenAI's Responses API.
+    pub const RESPONSES: Self = Self {
+        max_tokens: "max_output_tokens",
+        stop: "stop",
+        prompt: "input",
     };
 }
 
@@ -347,6 +357,7 @@ impl From<MaxTokensField> for ParamNames {
         Self {
             max_tokens: field.name(),
             stop: "stop",
+            prompt: "messages",
         }
     }
 }
@@ -359,9 +370,9 @@ pub fn from_engine(err: EngineError, names: impl Into<ParamNames>) -> ApiError {
     let names = names.into();
     let message = err.to_string();
     match err {
-        EngineError::EmptyPrompt => ApiError::invalid_request(message).with_param("messages"),
+        EngineError::EmptyPrompt => ApiError::invalid_request(message).with_param(names.prompt),
         EngineError::PromptTooLong { .. } => ApiError::invalid_request(message)
-            .with_param("messages")
+            .with_param(names.prompt)
             .with_code("context_length_exceeded"),
         // The message names the field as the client sent it, like `param`.
         EngineError::MaxTokensTooLarge { .. } => {
@@ -377,8 +388,8 @@ pub fn from_engine(err: EngineError, names: impl Into<ParamNames>) -> ApiError {
         EngineError::InvalidSampling(bad) => {
             ApiError::invalid_request(message).with_param(sampling_param(&bad, names))
         }
-        EngineError::InvalidToken(_) => ApiError::invalid_request(message).with_param("messages"),
-        EngineError::Template(_) => ApiError::invalid_request(message).with_param("messages"),
+        EngineError::InvalidToken(_) => ApiError::invalid_request(message).with_param(names.prompt),
+        EngineError::Template(_) => ApiError::invalid_request(message).with_param(names.prompt),
         // Handlers convert schemas and check grammars themselves (see
         // `tool_use`), naming the field; these arms are the safety net.
         EngineError::InvalidSchema(_) | EngineError::InvalidGrammar(_) => {

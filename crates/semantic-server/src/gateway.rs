@@ -14,6 +14,8 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use semantic_domain::responses::{ResponseBudget, ResponseStore};
+
 use crate::auth::{Access, AuthConfig};
 use crate::limits::RequestLimits;
 use crate::model_alias::ModelAliases;
@@ -36,6 +38,8 @@ pub struct Gateway {
     pub swap: SwapControl,
     /// How to start an engine for another model; `None` disables hot swap.
     pub factory: Option<Arc<dyn EngineFactory>>,
+    /// Stored responses (`/v1/responses`), of every model and tenant.
+    pub responses: Arc<dyn ResponseStore>,
 }
 
 impl Default for Gateway {
@@ -49,7 +53,18 @@ impl Default for Gateway {
             stream_ping_interval: crate::reply_stream::DEFAULT_IDLE_EVENT_AFTER,
             swap: SwapControl::default(),
             factory: None,
+            responses: memory_responses(),
         }
+    }
+}
+
+/// A response store in memory, for a server given none (tests, a server
+/// without a cache directory): the same rules, nothing survives the process.
+pub fn memory_responses() -> Arc<dyn ResponseStore> {
+    match semantic_store::ResponseDb::in_memory(ResponseBudget::default()) {
+        Ok(db) => Arc::new(db),
+        // An in-memory database has no I/O to fail; if it ever does, it is a bug.
+        Err(e) => panic!("cannot create an in-memory response store: {e}"),
     }
 }
 
@@ -62,6 +77,7 @@ impl std::fmt::Debug for Gateway {
             .field("model_aliases", &self.model_aliases)
             .field("stream_ping_interval", &self.stream_ping_interval)
             .field("hot_swap", &self.factory.is_some())
+            .field("responses", &self.responses.stats())
             .finish()
     }
 }

@@ -50,6 +50,8 @@ pub struct WholeReply {
     pub reason: FinishReason,
     pub usage: Usage,
     pub reply: ParsedReply,
+    /// The whole reply exactly as generated.
+    pub text: String,
 }
 
 /// Wait for the whole generation. If the client goes away first, axum drops
@@ -67,7 +69,7 @@ pub async fn whole_reply(
     let reply = match submitted.parser {
         Some(parser) => parser.parse_whole(&done.text),
         None => ParsedReply {
-            content: Some(done.text),
+            content: Some(done.text.clone()),
             calls: Vec::new(),
         },
     };
@@ -75,5 +77,6 @@ pub async fn whole_reply(
         reason: done.reason,
         usage: done.usage,
         reply,
+        text: done.text,
     })
 }

@@ -35,6 +35,7 @@ pub mod prompt;
 pub mod rate_limit;
 pub mod reply_stream;
 pub mod request_identity;
+pub mod responses;
 pub mod routes;
 pub mod sse;
 pub mod state;
@@ -49,6 +50,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
+use semantic_domain::responses::ResponseStore;
 use semantic_engine::EngineHandle;
 
 pub use auth::AuthConfig;
@@ -111,6 +113,8 @@ impl ServerConfig {
 pub struct Server {
     lifecycle: Arc<Lifecycle>,
     config: ServerConfig,
+    /// Stored responses; in memory unless [`Server::with_responses`] says.
+    responses: Option<Arc<dyn ResponseStore>>,
 }
 
 impl Server {
@@ -118,7 +122,14 @@ impl Server {
         Self {
             lifecycle: Arc::new(Lifecycle::new(probes)),
             config,
+            responses: None,
         }
+    }
+
+    /// Keep stored responses (`/v1/responses`) in `store`.
+    pub fn with_responses(mut self, store: Arc<dyn ResponseStore>) -> Self {
+        self.responses = Some(store);
+        self
     }
 
     /// The whole router: probes, request ids and logging, then the API.
@@ -142,6 +153,10 @@ impl Server {
             stream_ping_interval: self.config.stream_ping_interval,
             swap: swap::SwapControl::new(self.config.drain_timeout),
             factory,
+            responses: self
+                .responses
+                .clone()
+                .unwrap_or_else(gateway::memory_responses),
         };
         let state = state::AppState::new(engine, self.config.max_body_bytes)
             .with_gateway(Arc::new(gateway));

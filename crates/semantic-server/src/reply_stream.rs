@@ -37,6 +37,9 @@ pub struct StreamEnd {
     pub usage: Usage,
     /// The reply held tool calls (the family reports its tool-use reason).
     pub made_calls: bool,
+    /// The whole reply exactly as generated (tool calls as the model wrote
+    /// them), for a family that keeps it.
+    pub text: String,
 }
 
 /// One API family's SSE rendering of a streamed reply. Each method appends
@@ -70,6 +73,8 @@ struct ReplyStream<F> {
     parser: Option<ReplyParser>,
     format: F,
     pending: Pending,
+    /// Every piece of text generated so far, as generated.
+    text: String,
 }
 
 /// The SSE events of one streamed reply, rendered by `format`, with the
@@ -86,6 +91,7 @@ pub fn events<F: StreamFormat>(
         parser: submitted.parser,
         format,
         pending,
+        text: String::new(),
     };
     futures::stream::unfold(state, move |mut s| async move {
         loop {
@@ -119,6 +125,7 @@ impl<F: StreamFormat> ReplyStream<F> {
         if text.is_empty() {
             return;
         }
+        self.text.push_str(&text);
         match self.parser.as_mut() {
             Some(parser) => {
                 let events = parser.push(&text);
@@ -140,6 +147,7 @@ impl<F: StreamFormat> ReplyStream<F> {
             reason,
             usage,
             made_calls,
+            text: std::mem::take(&mut self.text),
         };
         self.format.finish(end, &mut self.pending);
     }

@@ -9,7 +9,9 @@ use axum::Router;
 use crate::error::ApiError;
 use crate::state::{RouterState, SharedState};
 use crate::telemetry::{http, prometheus};
-use crate::{admin, agents, anthropic, error_envelope, gateway, models, openai, openapi};
+use crate::{
+    admin, agents, anthropic, error_envelope, gateway, models, openai, openapi, responses,
+};
 
 /// Every route over one engine that never changes (no hot swap).
 pub fn build(state: SharedState) -> Router {
@@ -28,6 +30,15 @@ pub fn build_with(state: RouterState) -> Router {
         .route(
             "/v1/messages/count_tokens",
             post(anthropic::count_tokens::count),
+        )
+        .route("/v1/responses", post(responses::create::create))
+        .route(
+            "/v1/responses/{id}",
+            get(responses::stored::retrieve).delete(responses::stored::delete),
+        )
+        .route(
+            "/v1/responses/{id}/input_items",
+            get(responses::stored::input_items),
         )
         .route("/v1/models", get(models::list))
         .route("/v1/models/{id}", get(models::retrieve))

@@ -4,6 +4,8 @@
 //! models never mix ([`layout`]), written atomically and read back verified
 //! ([`DiskStore`]), in the background for the engine ([`PersistWriter`]),
 //! and inspected across models by the CLI ([`list_all`], [`verify_all`]).
+//! Beside the agents' files, the Responses API's stored conversations live
+//! in one embedded database ([`ResponseDb`]).
 //!
 //! The store knows only the domain's types and the file system: the blob is
 //! opaque llama.cpp state that the engine produces and restores.
@@ -15,6 +17,7 @@ pub mod format;
 pub mod layout;
 pub mod persistence;
 pub mod record;
+pub mod response_db;
 pub mod telemetry;
 pub mod writer;
 
@@ -33,4 +36,5 @@ pub use error::StoreError;
 pub use format::FileHeader;
 pub use persistence::StorePersistence;
 pub use record::{AgentRecord, AgentRecordMeta, Compat, LoadOutcome};
+pub use response_db::ResponseDb;
 pub use writer::{OnWritten, PersistWriter, WriterStats};

@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use semantic_domain::persistence::AgentPersistence;
+use semantic_domain::responses::{ResponseBudget, ResponseStore};
 use semantic_domain::TenantId;
 use semantic_engine::system_info::llama_build_info;
 use semantic_engine::{EngineConfig, EngineError, EngineHandle};
 use semantic_server::{EngineFactory, ProbeSettings, RouterState, Server};
-use semantic_store::{Compat, DiskStore, StorePersistence};
+use semantic_store::{Compat, DiskStore, ResponseDb, StorePersistence};
 use tokio::sync::watch;
 
 use super::shutdown_signals::{self, Signals};
@@ -73,13 +74,17 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} (--host/--port)"))?;
-    let server = Arc::new(Server::new(
-        server_config,
-        ProbeSettings {
-            engine_stall: args.engine_stall_timeout.into(),
-            ..ProbeSettings::default()
-        },
-    ));
+    let responses = open_responses(&cache_dir, &args)?;
+    let server = Arc::new(
+        Server::new(
+            server_config,
+            ProbeSettings {
+                engine_stall: args.engine_stall_timeout.into(),
+                ..ProbeSettings::default()
+            },
+        )
+        .with_responses(responses),
+    );
     let mut signals = shutdown_signals::listen()?;
     let (stop_http, http_stopped) = watch::channel(false);
     let http = tokio::spawn(semantic_server::serve_router(
@@ -128,6 +133,19 @@ async fn serve(
     }
     tracing::info!("shut down");
     Ok(())
+}
+
+/// The stored responses of `/v1/responses`, in the cache directory (one
+/// database for every model: a conversation outlives a model swap, only
+/// its KV does not).
+fn open_responses(cache_dir: &Path, args: &ServeArgs) -> anyhow::Result<Arc<dyn ResponseStore>> {
+    let budget = ResponseBudget {
+        max_bytes: args.responses_max_bytes.0,
+        ttl_secs: Duration::from(args.responses_ttl).as_secs(),
+    };
+    let db = ResponseDb::open(cache_dir, budget)
+        .with_context(|| format!("cannot open the response store in {}", cache_dir.display()))?;
+    Ok(Arc::new(db))
 }
 
 /// Agents of the open tenant (cached by a server without keys, or written

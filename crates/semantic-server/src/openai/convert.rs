@@ -48,7 +48,11 @@ pub fn plan(
         ))
         .with_param("n"));
     }
-    let agent = agent_id::resolve(headers, &[req.session_id.as_deref()]).map(|a| tenant.agent(a));
+    let agent = agent_id::resolve(
+        headers,
+        &[req.session_id.as_deref(), req.prompt_cache_key.as_deref()],
+    )
+    .map(|a| tenant.agent(a));
     state.gateway.rate_limits.check_agent(agent.as_ref())?;
     let (sampling, max_tokens_field) = sampling(&req, state.engine.config().default_temperature)?;
     let include_usage = req.stream_options.is_some_and(|o| o.include_usage);

@@ -26,6 +26,9 @@ pub struct ChatCompletionRequest {
     pub user: Option<String>,
     /// Our extension: the agent whose KV cache this request extends.
     pub session_id: Option<String>,
+    /// OpenAI's cache-routing key: names the agent when neither a header
+    /// nor `session_id` does.
+    pub prompt_cache_key: Option<String>,
     /// Extension (as in vLLM): keep generating past end-of-turn tokens
     /// until `max_tokens`, for benchmarks and load tests.
     pub ignore_eos: Option<bool>,

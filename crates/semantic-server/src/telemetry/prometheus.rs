@@ -53,6 +53,8 @@ fn build() -> Option<PrometheusHandle> {
     // The server's own series exist from now on (the engine and the store
     // register theirs when they start, after this).
     super::http::register();
+    crate::responses::turn::register();
+    semantic_store::response_db::register();
     let upkeep = handle.clone();
     let spawned = std::thread::Builder::new()
         .name("metrics-upkeep".into())

@@ -10,8 +10,9 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 
-# The official `openai` and `anthropic` Python SDKs, and Claude Code (pinned,
-# from npm, into a local prefix), against the real server binary and models.
+# The official `openai` and `anthropic` Python SDKs, the OpenAI Agents SDK,
+# and Claude Code and Codex CLI (pinned, from npm, into local prefixes),
+# against the real server binary and models.
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -r tests/python/requirements.txt
 CLAUDE_CODE_VERSION=2.1.328
@@ -20,9 +21,16 @@ if ! { [ -x "$claude" ] && "$claude" --version 2>/dev/null | grep -q "^$CLAUDE_C
   npm install --prefix .clients/claude-code --no-audit --no-fund --loglevel=error \
     "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION"
 fi
+CODEX_VERSION=0.171.0
+codex=.clients/codex/node_modules/.bin/codex
+if ! { [ -x "$codex" ] && "$codex" --version 2>/dev/null | grep -q " $CODEX_VERSION$"; }; then
+  npm install --prefix .clients/codex --no-audit --no-fund --loglevel=error \
+    "@openai/codex@$CODEX_VERSION"
+fi
 cargo build -p semantic-cli --locked  # no-op when `cargo test` just built it
 SEMANTIC_BIN=target/debug/semantic \
 SEMANTIC_TEST_MODEL=models/SmolLM2-135M-Instruct.Q4_1.gguf \
 SEMANTIC_LONG_MODEL=models/gemma-3-270m-q4_k_m.gguf \
 CLAUDE_BIN="$claude" \
+CODEX_BIN="$codex" \
   .venv/bin/python -m pytest -q -rP tests/python

@@ -3,12 +3,19 @@
 # formatting, lints, unit tests and the real-model integration tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
-scripts/fetch-model.sh
-scripts/check-ops.sh   # alert rules + tests, deploy files, Kubernetes schemas, cargo deny
+started=$(date +%s)
+# Each step's wall time, so a slow CI run says where its time went.
+timed() {
+  local t0=$SECONDS
+  "$@"
+  echo "test.sh: '$*' took $((SECONDS - t0)) s ($(($(date +%s) - started)) s so far)"
+}
+timed scripts/install-deps.sh
+timed scripts/fetch-model.sh
+timed scripts/check-ops.sh   # alert rules + tests, deploy files, Kubernetes schemas, cargo deny
 cargo fmt --all --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked
+timed cargo clippy --workspace --all-targets --locked -- -D warnings
+timed cargo test --workspace --locked
 
 # The official `openai` and `anthropic` Python SDKs, the OpenAI Agents SDK,
 # and Claude Code and Codex CLI (pinned, from npm, into local prefixes),
@@ -33,4 +40,4 @@ SEMANTIC_TEST_MODEL=models/SmolLM2-135M-Instruct.Q4_1.gguf \
 SEMANTIC_LONG_MODEL=models/gemma-3-270m-q4_k_m.gguf \
 CLAUDE_BIN="$claude" \
 CODEX_BIN="$codex" \
-  .venv/bin/python -m pytest -q -rP tests/python
+  timed .venv/bin/python -m pytest -q -rP --durations=10 tests/python

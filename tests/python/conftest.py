@@ -53,6 +53,13 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def prompt_counters(self) -> tuple:
+        """(prompt tokens, of which cached) of every finished request so far."""
+        return (
+            self.metric("semantic_prompt_tokens_total"),
+            self.metric("semantic_prompt_tokens_cached_total"),
+        )
+
     def metric(self, name: str) -> float:
         """The sum of every sample of `name` at `GET /metrics` (0 if absent)."""
         with urllib.request.urlopen(f"{self.base}/metrics", timeout=10) as r:

@@ -62,24 +62,17 @@ def claude_env(base: str, home: Path) -> dict:
     }
 
 
-def prompt_counters(server) -> tuple:
-    return (
-        server.metric("semantic_prompt_tokens_total"),
-        server.metric("semantic_prompt_tokens_cached_total"),
-    )
-
-
 def run_claude(server, workdir: Path, home: Path, *args: str) -> dict:
     """One `claude` run; what it printed, how long it took and the prompt
     tokens the server prefilled and reused for it."""
-    before = prompt_counters(server)
+    before = server.prompt_counters()
     start = time.monotonic()
     done = subprocess.run(
         [str(CLAUDE), *args], cwd=workdir, env=claude_env(server.base, home),
         capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
     )
     wall = time.monotonic() - start
-    after = prompt_counters(server)
+    after = server.prompt_counters()
     run = {
         "args": args, "rc": done.returncode, "wall_s": round(wall, 1),
         "stdout": done.stdout.strip(), "stderr": done.stderr.strip()[-2000:],

@@ -72,7 +72,7 @@ def codex_env(base: str, home: Path) -> dict:
 def run_codex(server, workdir: Path, home: Path, *args: str) -> dict:
     """One `codex exec` run: what it printed, how long it took and the
     prompt tokens the server prefilled and reused for it."""
-    before = (server.metric("semantic_prompt_tokens_total"), server.metric("semantic_prompt_tokens_cached_total"))
+    before = server.prompt_counters()
     start = time.monotonic()
     done = subprocess.run(
         [str(CODEX), "exec", "--skip-git-repo-check", *args], cwd=workdir,
@@ -80,7 +80,7 @@ def run_codex(server, workdir: Path, home: Path, *args: str) -> dict:
         timeout=RUN_TIMEOUT_S, stdin=subprocess.DEVNULL,
     )
     wall = time.monotonic() - start
-    after = (server.metric("semantic_prompt_tokens_total"), server.metric("semantic_prompt_tokens_cached_total"))
+    after = server.prompt_counters()
     run = {
         "args": args, "rc": done.returncode, "wall_s": round(wall, 1),
         "stdout": done.stdout.strip()[-2000:], "stderr": done.stderr.strip()[-3000:],

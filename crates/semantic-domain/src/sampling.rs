@@ -53,6 +53,26 @@ impl Default for SamplingParams {
     }
 }
 
+impl SamplingParams {
+    /// The defaults under what a request asked: its temperature, else the
+    /// operator's default temperature, else 1; its top_p, else 1. Every
+    /// API family starts from this, so they default alike.
+    pub fn requested(
+        temperature: Option<f32>,
+        top_p: Option<f32>,
+        default_temperature: Option<f32>,
+    ) -> Self {
+        let defaults = Self::default();
+        Self {
+            temperature: temperature
+                .or(default_temperature)
+                .unwrap_or(defaults.temperature),
+            top_p: top_p.unwrap_or(defaults.top_p),
+            ..defaults
+        }
+    }
+}
+
 /// A sampling parameter out of range; the message names the field.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum InvalidSampling {

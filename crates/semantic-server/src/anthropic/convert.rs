@@ -123,17 +123,12 @@ fn sampling(
         ))
         .with_param("temperature"));
     }
-    let defaults = SamplingParams::default();
+    let base = SamplingParams::requested(req.temperature, req.top_p, default_temperature);
     let params = SamplingParams {
-        temperature: req
-            .temperature
-            .or(default_temperature)
-            .unwrap_or(defaults.temperature),
-        top_p: req.top_p.unwrap_or(defaults.top_p),
-        top_k: req.top_k.unwrap_or(defaults.top_k),
+        top_k: req.top_k.unwrap_or(base.top_k),
         max_tokens: Some(max_tokens),
         stop: req.stop_sequences.clone().unwrap_or_default(),
-        ..defaults
+        ..base
     };
     check_sampling(&params, ParamNames::ANTHROPIC)?;
     Ok(params)

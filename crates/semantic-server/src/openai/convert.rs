@@ -81,13 +81,7 @@ fn sampling(
         (Some(m), _) => (Some(m), MaxTokensField::MaxCompletionTokens),
         (None, m) => (m, MaxTokensField::MaxTokens),
     };
-    let defaults = SamplingParams::default();
     let params = SamplingParams {
-        temperature: req
-            .temperature
-            .or(default_temperature)
-            .unwrap_or(defaults.temperature),
-        top_p: req.top_p.unwrap_or(defaults.top_p),
         seed: req.seed.and_then(|s| u64::try_from(s).ok()),
         max_tokens,
         stop: req
@@ -96,7 +90,7 @@ fn sampling(
             .map(StopSequences::to_vec)
             .unwrap_or_default(),
         ignore_eos: req.ignore_eos.unwrap_or(false),
-        ..defaults
+        ..SamplingParams::requested(req.temperature, req.top_p, default_temperature)
     };
     check_sampling(&params, field)?;
     Ok((params, field))

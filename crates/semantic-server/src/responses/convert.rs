@@ -158,15 +158,9 @@ pub fn sampling(
     req: &ResponsesRequest,
     default_temperature: Option<f32>,
 ) -> Result<SamplingParams, ApiError> {
-    let defaults = SamplingParams::default();
     let params = SamplingParams {
-        temperature: req
-            .temperature
-            .or(default_temperature)
-            .unwrap_or(defaults.temperature),
-        top_p: req.top_p.unwrap_or(defaults.top_p),
         max_tokens: req.max_output_tokens,
-        ..defaults
+        ..SamplingParams::requested(req.temperature, req.top_p, default_temperature)
     };
     check_sampling(&params, ParamNames::RESPONSES)?;
     Ok(params)

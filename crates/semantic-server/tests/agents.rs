@@ -19,6 +19,8 @@ const SECOND: &str = "Which one is warmest?";
 enum Agent<'a> {
     Body(&'a str),
     Header(&'a str),
+    /// OpenAI's `prompt_cache_key`.
+    CacheKey(&'a str),
 }
 
 /// Agent-aware requests on top of the shared test server.
@@ -37,6 +39,10 @@ impl AgentRequests for TestServer {
                 request.json(&body)
             }
             Agent::Header(id) => request.header("X-Agent-ID", id).json(&body),
+            Agent::CacheKey(id) => {
+                body["prompt_cache_key"] = json!(id);
+                request.json(&body)
+            }
         }
     }
 
@@ -151,6 +157,30 @@ async fn agent_header_works_like_session_id_and_streams_usage() {
     let usage = &usage_chunk["usage"];
     assert_eq!(cached(usage), held, "{usage}");
     assert_eq!(usage["cache_source"], "hot", "{usage}");
+    server.shutdown().await;
+}
+
+/// OpenAI's `prompt_cache_key` names the agent when no header and no
+/// `session_id` does; `session_id` wins over it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompt_cache_key_names_the_agent_after_session_id() {
+    let server = TestServer::start().await;
+    let agent = Agent::CacheKey("key-agent");
+    let first = server.turn(agent, first_turn()).await;
+    let held = agent_card(&server, "key-agent").await["tokens"]
+        .as_u64()
+        .unwrap();
+    let second = server.turn(agent, second_turn(&first)).await;
+    assert_eq!(cached(&second["usage"]), held, "{second}");
+    assert_eq!(second["usage"]["cache_source"], "hot", "{second}");
+
+    let mut body = chat_body(first_turn());
+    body["session_id"] = json!("session-wins");
+    body["prompt_cache_key"] = json!("key-loses");
+    let r = server.chat(&body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(server.get("/v1/agents/session-wins").await.status(), 200);
+    assert_eq!(server.get("/v1/agents/key-loses").await.status(), 404);
     server.shutdown().await;
 }
 

@@ -169,8 +169,58 @@ pub struct LlamaCompute<'m> {
     ctx: LlamaContext<'m>,
     batch: LlamaBatch<'static>,
     samplers: HashMap<SlotId, SlotSampler>,
-    /// The model's attention window, if it has sliding-window layers.
-    sliding_window: Option<u32>,
+    /// What a reuse of this model's per-sequence memory must respect.
+    memory: MemoryKind,
+}
+
+/// How a model's per-sequence memory may be reused at a shorter position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryKind {
+    /// Full attention: every cell stays; any prefix can be continued.
+    Attention,
+    /// Sliding-window layers of this window: cells older than it may have
+    /// been dropped.
+    SlidingWindow(u32),
+    /// Recurrent or hybrid (Mamba, Qwen3-Next, Granite 4, Jamba): one state
+    /// summarises the whole sequence and cannot be rewound, so it can only
+    /// be continued exactly where it ends.
+    Recurrent,
+}
+
+impl MemoryKind {
+    fn of(model: &LoadedModel) -> Self {
+        let llama = model.llama();
+        if llama.is_recurrent() || llama.is_hybrid() {
+            Self::Recurrent
+        } else {
+            model
+                .info()
+                .sliding_window
+                .map_or(Self::Attention, Self::SlidingWindow)
+        }
+    }
+
+    /// Whether a sequence whose cells span positions `pos_min..=pos_max`
+    /// (negative: none) can go on at position `keep` (see
+    /// [`ComputeBackend::can_continue_at`]). Starting over (`keep` 0) is
+    /// always possible.
+    pub fn can_continue_at(self, pos_min: i64, pos_max: i64, keep: u32) -> bool {
+        let keep = i64::from(keep);
+        if keep == 0 {
+            return true;
+        }
+        match self {
+            Self::Attention => true,
+            // llama.cpp drops a sequence's cells from its start only, so what
+            // is left is [pos_min, pos_max]: the token at `keep` needs the
+            // positions of its window below it.
+            Self::SlidingWindow(window) => {
+                pos_min >= 0 && pos_min <= (keep - i64::from(window)).max(0)
+            }
+            // The state is that of position pos_max: only the next one fits.
+            Self::Recurrent => pos_min >= 0 && keep == pos_max + 1,
+        }
+    }
 }
 
 impl<'m> LlamaCompute<'m> {
@@ -181,7 +231,7 @@ impl<'m> LlamaCompute<'m> {
             ctx,
             batch: LlamaBatch::new(shape.batch_tokens as usize, 1),
             samplers: HashMap::new(),
-            sliding_window: model.info().sliding_window,
+            memory: MemoryKind::of(model),
         })
     }
 
@@ -279,15 +329,12 @@ impl ComputeBackend for LlamaCompute<'_> {
     }
 
     fn can_continue_at(&self, slot: SlotId, keep: u32) -> bool {
-        let Some(window) = self.sliding_window else {
+        if self.memory == MemoryKind::Attention {
             return true;
-        };
-        // The cache drops a sequence's cells from its start only (when it
-        // reuses masked cells), so what is left is [pos_min, pos_max]: the
-        // token at `keep` needs the positions of its window below it.
-        let pos_min = self.ctx.kv_cache_seq_pos_min(slot);
-        let needed = i64::from(keep).saturating_sub(i64::from(window)).max(0);
-        keep == 0 || (pos_min >= 0 && i64::from(pos_min) <= needed)
+        }
+        let pos_min = i64::from(self.ctx.kv_cache_seq_pos_min(slot));
+        let pos_max = i64::from(self.ctx.kv_cache_seq_pos_max(slot));
+        self.memory.can_continue_at(pos_min, pos_max, keep)
     }
 
     fn kv_tokens(&self, slot: SlotId) -> u32 {
@@ -313,5 +360,48 @@ impl ComputeBackend for LlamaCompute<'_> {
 impl Drop for LlamaCompute<'_> {
     fn drop(&mut self) {
         self.samplers.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MemoryKind;
+
+    #[test]
+    fn full_attention_continues_anywhere() {
+        assert!(MemoryKind::Attention.can_continue_at(0, 999, 10));
+        assert!(MemoryKind::Attention.can_continue_at(-1, -1, 0));
+    }
+
+    #[test]
+    fn a_sliding_window_needs_the_window_below_the_continuation() {
+        let swa = MemoryKind::SlidingWindow(512);
+        // All cells kept (a full-size cache): any position.
+        assert!(swa.can_continue_at(0, 1999, 1500));
+        // Cells below 300 dropped: 812 needs 300.., 811 would need 299.
+        assert!(swa.can_continue_at(300, 1999, 812));
+        assert!(!swa.can_continue_at(300, 1999, 811));
+        // Inside the first window nothing may be missing.
+        assert!(!swa.can_continue_at(1, 1999, 400));
+        assert!(!swa.can_continue_at(-1, -1, 5), "no cells at all");
+    }
+
+    #[test]
+    fn a_recurrent_state_continues_only_where_it_ends() {
+        let rec = MemoryKind::Recurrent;
+        assert!(
+            rec.can_continue_at(0, 99, 100),
+            "extends the whole sequence"
+        );
+        assert!(
+            !rec.can_continue_at(0, 99, 99),
+            "a shorter prefix cannot be rewound"
+        );
+        assert!(!rec.can_continue_at(0, 99, 50));
+        assert!(
+            rec.can_continue_at(0, 99, 0),
+            "starting over is always possible"
+        );
+        assert!(!rec.can_continue_at(-1, -1, 1));
     }
 }

@@ -43,7 +43,12 @@ fi
 tar -xzf "$crate" -C "$tmp"
 for p in "${patches[@]}"; do
   echo "applying $(basename "$p")"
-  patch -s -p1 -d "$tmp/$name-$version" <"$p"
+  # Exactly as written: no fuzz, so a patch whose context no longer matches
+  # (an upgraded crate) fails here instead of landing somewhere nearby.
+  if ! patch -s -p1 --fuzz=0 --no-backup-if-mismatch -d "$tmp/$name-$version" <"$p"; then
+    echo "$(basename "$p") does not apply to $name $version as written; re-derive it (ARCHITECTURE.md, 'Our llama.cpp patches')" >&2
+    exit 1
+  fi
 done
 echo "$stamp" >"$tmp/$name-$version/.semantic-stamp"
 rm -rf "$dest"

@@ -164,6 +164,9 @@ impl BlockPool {
     /// Drop one reference to `block`; returns true if it became free.
     fn unref(&mut self, block: BlockId) -> bool {
         let rc = &mut self.refcounts[block.0 as usize];
+        // A release of a block nobody holds is a double free somewhere: a
+        // bug, caught in debug builds (release builds stay saturated at 0).
+        debug_assert!(*rc > 0, "block {} released but not held", block.0);
         *rc = rc.saturating_sub(1);
         if *rc == 0 {
             self.free.push(block);

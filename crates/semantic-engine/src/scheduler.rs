@@ -240,6 +240,13 @@ impl<B: ComputeBackend> Scheduler<B> {
         // the engine loop persists the rest one at a time once idle,
         // checking for new work in between.
         self.persist_dirty(1, tiering::SNAPSHOT_MAX_DELAY);
+        // Every test and debug server checks the pool after every step: a
+        // leaked or doubly held block fails where it happens (the check is
+        // linear in the pool's blocks, and compiled out of release builds).
+        #[cfg(debug_assertions)]
+        if let Err(broken) = self.pool.check_invariants() {
+            panic!("block pool invariant broken after a step: {broken}");
+        }
         tracing::trace!(
             decode = report.decode_tokens,
             prefill = report.prefill_tokens,

@@ -86,6 +86,8 @@ pub fn events<F: StreamFormat>(
 ) -> impl Stream<Item = Event> + Send + 'static {
     let mut pending = Pending::new();
     format.start(submitted.parser.is_some(), &mut pending);
+    // A family without an idle event (OpenAI's) waits without waking.
+    let has_idle_event = format.idle().is_some();
     let state = ReplyStream {
         generation: Some(submitted.generation),
         parser: submitted.parser,
@@ -99,6 +101,11 @@ pub fn events<F: StreamFormat>(
                 return Some((event, s));
             }
             let generation = s.generation.as_mut()?;
+            if !has_idle_event {
+                let next = generation.next().await;
+                s.on_event(next);
+                continue;
+            }
             // `recv` is cancel-safe: a timeout loses no event.
             match tokio::time::timeout(idle_after, generation.next()).await {
                 Ok(next) => s.on_event(next),

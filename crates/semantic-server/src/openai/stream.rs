@@ -44,7 +44,7 @@ pub fn events(
         calls_sent: 0,
     };
     // OpenAI's stream has no idle event (the SSE keep-alive comment covers
-    // proxies), so the interval only paces an empty check.
+    // proxies): the interval is never used.
     reply_stream::events(submitted, format, reply_stream::DEFAULT_IDLE_EVENT_AFTER)
 }
 

@@ -48,6 +48,8 @@ pub fn events(submitted: Submitted, turn: Turn) -> impl Stream<Item = Event> + S
         output: Vec::new(),
         open: None,
     };
+    // No idle event in this family (the SSE keep-alive comment covers
+    // proxies): the interval is never used.
     reply_stream::events(submitted, format, reply_stream::DEFAULT_IDLE_EVENT_AFTER)
 }
 

@@ -2,6 +2,7 @@
 and the official `openai` and `anthropic` SDK clients pointed at it."""
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -69,6 +70,29 @@ class Server:
             if line.startswith(name) and line[len(name):len(name) + 1] in ("{", " "):
                 total += float(line.rsplit(" ", 1)[1])
         return total
+
+
+def run_client(server: Server, argv: list, workdir: Path, env: dict, timeout: float) -> dict:
+    """One run of a real client CLI (Claude Code, Codex) against `server`:
+    its exit code, what it printed, how long it took and the prompt tokens
+    the server prefilled and reused for it. Printed for the record (-rP
+    shows it; closing notes quote it); a non-zero exit fails the test."""
+    before = server.prompt_counters()
+    start = time.monotonic()
+    done = subprocess.run(
+        argv, cwd=workdir, env=env, capture_output=True, text=True,
+        timeout=timeout, stdin=subprocess.DEVNULL,
+    )
+    wall = time.monotonic() - start
+    after = server.prompt_counters()
+    run = {
+        "args": argv[1:], "rc": done.returncode, "wall_s": round(wall, 1),
+        "stdout": done.stdout.strip()[-2000:], "stderr": done.stderr.strip()[-3000:],
+        "prompt_tokens": int(after[0] - before[0]), "cached_tokens": int(after[1] - before[1]),
+    }
+    print(json.dumps(run, indent=1))
+    assert done.returncode == 0, f"{run}\nserver log tail:\n{server.log()[-4000:]}"
+    return run
 
 
 @contextlib.contextmanager

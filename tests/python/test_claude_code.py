@@ -19,14 +19,12 @@ the cache. The answers of a 270M model are not judged."""
 
 import json
 import os
-import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import API_KEY, _env_path, spawn_server
+from conftest import API_KEY, _env_path, run_client, spawn_server
 
 CLAUDE = _env_path("CLAUDE_BIN", ".clients/claude-code/node_modules/.bin/claude")
 LONG_MODEL = _env_path("SEMANTIC_LONG_MODEL", "models/gemma-3-270m-q4_k_m.gguf")
@@ -65,22 +63,8 @@ def claude_env(base: str, home: Path) -> dict:
 def run_claude(server, workdir: Path, home: Path, *args: str) -> dict:
     """One `claude` run; what it printed, how long it took and the prompt
     tokens the server prefilled and reused for it."""
-    before = server.prompt_counters()
-    start = time.monotonic()
-    done = subprocess.run(
-        [str(CLAUDE), *args], cwd=workdir, env=claude_env(server.base, home),
-        capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
-    )
-    wall = time.monotonic() - start
-    after = server.prompt_counters()
-    run = {
-        "args": args, "rc": done.returncode, "wall_s": round(wall, 1),
-        "stdout": done.stdout.strip(), "stderr": done.stderr.strip()[-2000:],
-        "prompt_tokens": int(after[0] - before[0]), "cached_tokens": int(after[1] - before[1]),
-    }
-    # -rP prints this for the record (the issue's closing note quotes it).
-    print(json.dumps(run, indent=1))
-    assert done.returncode == 0, f"{run}\nserver log tail:\n{server.log()[-4000:]}"
+    argv = [str(CLAUDE), *args]
+    run = run_client(server, argv, workdir, claude_env(server.base, home), RUN_TIMEOUT_S)
     assert run["stdout"], run
     return run
 

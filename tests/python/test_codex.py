@@ -14,15 +14,12 @@ conversation in `prompt_cache_key`, so `codex exec resume --last` is the
 same agent and must read most of its prompt from the cache. The answers
 of a 270M model are not judged."""
 
-import json
 import os
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import API_KEY, _env_path, spawn_server
+from conftest import API_KEY, _env_path, run_client, spawn_server
 
 CODEX = _env_path("CODEX_BIN", ".clients/codex/node_modules/.bin/codex")
 LONG_MODEL = _env_path("SEMANTIC_LONG_MODEL", "models/gemma-3-270m-q4_k_m.gguf")
@@ -72,23 +69,8 @@ def codex_env(base: str, home: Path) -> dict:
 def run_codex(server, workdir: Path, home: Path, *args: str) -> dict:
     """One `codex exec` run: what it printed, how long it took and the
     prompt tokens the server prefilled and reused for it."""
-    before = server.prompt_counters()
-    start = time.monotonic()
-    done = subprocess.run(
-        [str(CODEX), "exec", "--skip-git-repo-check", *args], cwd=workdir,
-        env=codex_env(server.base, home), capture_output=True, text=True,
-        timeout=RUN_TIMEOUT_S, stdin=subprocess.DEVNULL,
-    )
-    wall = time.monotonic() - start
-    after = server.prompt_counters()
-    run = {
-        "args": args, "rc": done.returncode, "wall_s": round(wall, 1),
-        "stdout": done.stdout.strip()[-2000:], "stderr": done.stderr.strip()[-3000:],
-        "prompt_tokens": int(after[0] - before[0]), "cached_tokens": int(after[1] - before[1]),
-    }
-    print(json.dumps(run, indent=1))  # -rP shows it (the issue's closing note quotes it)
-    assert done.returncode == 0, f"{run}\nserver log tail:\n{server.log()[-4000:]}"
-    return run
+    argv = [str(CODEX), "exec", "--skip-git-repo-check", *args]
+    return run_client(server, argv, workdir, codex_env(server.base, home), RUN_TIMEOUT_S)
 
 
 def test_codex_exec_runs_unchanged_and_resuming_reads_the_cache(long_server, tmp_path):

@@ -59,11 +59,9 @@ fn tool_choice(choice: Option<Value>) -> Result<ToolChoice, ApiError> {
     };
     match choice {
         None | Some(Value::Null) => Ok(ToolChoice::Auto),
-        Some(Value::String(s)) => match s.as_str() {
-            "auto" => Ok(ToolChoice::Auto),
-            "none" => Ok(ToolChoice::None),
-            "required" => Ok(ToolChoice::Required),
-            other => bad("tool_choice", format!("is {other:?}")),
+        Some(Value::String(s)) => match choice_keyword(&s) {
+            Some(choice) => Ok(choice),
+            None => bad("tool_choice", format!("is {s:?}")),
         },
         Some(Value::Object(o)) => {
             if o.get("type").and_then(Value::as_str) != Some("function") {
@@ -82,6 +80,40 @@ fn tool_choice(choice: Option<Value>) -> Result<ToolChoice, ApiError> {
     }
 }
 
+/// OpenAI's `tool_choice` keywords (chat completions and Responses alike).
+pub fn choice_keyword(keyword: &str) -> Option<ToolChoice> {
+    match keyword {
+        "auto" => Some(ToolChoice::Auto),
+        "none" => Some(ToolChoice::None),
+        "required" => Some(ToolChoice::Required),
+        _ => None,
+    }
+}
+
+/// A `json_schema` output format (chat's `response_format.json_schema`,
+/// Responses' `text.format`): a valid name, and a schema object (none
+/// means any JSON object). Errors name `{at}.name` / `{at}.schema`.
+pub fn json_schema_format(
+    name: &str,
+    schema: Option<Value>,
+    at: &str,
+) -> Result<OutputFormat, ApiError> {
+    if !is_valid_tool_name(name) {
+        return Err(ApiError::invalid_request(format!(
+            "{at}.name {name:?} must be 1 to 64 characters of A-Z, a-z, 0-9, _ or -"
+        ))
+        .with_param(format!("{at}.name")));
+    }
+    match schema {
+        None | Some(Value::Null) => Ok(OutputFormat::JsonObject),
+        Some(schema @ Value::Object(_)) => Ok(OutputFormat::JsonSchema(schema)),
+        Some(_) => Err(
+            ApiError::invalid_request(format!("{at}.schema must be a JSON object"))
+                .with_param(format!("{at}.schema")),
+        ),
+    }
+}
+
 fn output_format(format: Option<ResponseFormat>) -> Result<OutputFormat, ApiError> {
     let Some(format) = format else {
         return Ok(OutputFormat::Text);
@@ -96,19 +128,7 @@ fn output_format(format: Option<ResponseFormat>) -> Result<OutputFormat, ApiErro
                 )
                 .with_param("response_format.json_schema"));
             };
-            if !is_valid_tool_name(&spec.name) {
-                return Err(ApiError::invalid_request(format!(
-                    "json_schema name {:?} must be 1 to 64 characters of A-Z, a-z, 0-9, _ or -",
-                    spec.name
-                ))
-                .with_param("response_format.json_schema.name"));
-            }
-            match spec.schema {
-                None => Ok(OutputFormat::JsonObject),
-                Some(schema @ Value::Object(_)) => Ok(OutputFormat::JsonSchema(schema)),
-                Some(_) => Err(ApiError::invalid_request("the schema must be a JSON object")
-                    .with_param("response_format.json_schema.schema")),
-            }
+            json_schema_format(&spec.name, spec.schema, "response_format.json_schema")
         }
         other => Err(ApiError::invalid_request(format!(
             "response_format type {other:?} is not supported; use \"text\", \"json_object\" or \"json_schema\""

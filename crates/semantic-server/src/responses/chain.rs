@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use semantic_domain::responses::{ResponseStore, StoredResponse, MAX_RESPONSE_ID_LEN};
+use semantic_domain::responses::{
+    ResponseStore, ResponseStoreError, StoredResponse, MAX_RESPONSE_ID_LEN,
+};
 use semantic_domain::{AgentId, TenantId};
 
 use super::items::Entry;
@@ -32,9 +34,23 @@ pub async fn resolve(
     tenant: TenantId,
     id: String,
 ) -> Result<Chain, ApiError> {
-    tokio::task::spawn_blocking(move || resolve_blocking(store.as_ref(), &tenant, &id))
+    off_runtime(move || resolve_blocking(store.as_ref(), &tenant, &id)).await
+}
+
+/// Run response-store work (blocking reads, an fsynced write) on the
+/// blocking pool, off the runtime's workers.
+pub async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| ApiError::internal(format!("response store task failed: {e}")))?
+}
+
+/// A store that failed to read or write: our fault, logged, a 500.
+pub fn store_failed(e: ResponseStoreError, response: &str) -> ApiError {
+    tracing::error!(error = %e, response, "the response store failed");
+    ApiError::internal(format!("the response store failed: {e}"))
 }
 
 fn resolve_blocking(
@@ -76,10 +92,7 @@ fn lookup(
     if id.is_empty() || id.len() > MAX_RESPONSE_ID_LEN {
         return Ok(None);
     }
-    store.get(tenant, id).map_err(|e| {
-        tracing::error!(error = %e, response = id, "cannot read a stored response");
-        ApiError::internal(format!("the response store failed: {e}"))
-    })
+    store.get(tenant, id).map_err(|e| store_failed(e, id))
 }
 
 fn parse<T: serde::de::DeserializeOwned>(json: &str, id: &str) -> Result<T, ApiError> {
@@ -109,13 +122,10 @@ pub async fn stored(
     tenant: TenantId,
     id: String,
 ) -> Result<StoredResponse, ApiError> {
-    let found = {
-        let id = id.clone();
-        tokio::task::spawn_blocking(move || lookup(store.as_ref(), &tenant, &id))
-            .await
-            .map_err(|e| ApiError::internal(format!("response store task failed: {e}")))??
-    };
-    found.ok_or_else(|| response_not_found(&id))
+    off_runtime(move || {
+        lookup(store.as_ref(), &tenant, &id)?.ok_or_else(|| response_not_found(&id))
+    })
+    .await
 }
 
 pub fn response_not_found(id: &str) -> ApiError {

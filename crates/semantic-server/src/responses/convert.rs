@@ -2,13 +2,13 @@
 //! tools (function tools only: hosted and client-specific tool types are
 //! skipped and logged, never refused), `tool_choice` and `text.format`.
 
-use semantic_domain::tools::spec::is_valid_tool_name;
 use semantic_domain::tools::{OutputFormat, Target, ToolChoice, ToolField, ToolSpec, ToolUseError};
 use semantic_domain::SamplingParams;
 use serde_json::{json, Value};
 
 use super::types::ResponsesRequest;
 use crate::error::{check_sampling, ApiError, ParamNames};
+use crate::openai::tools::{choice_keyword, json_schema_format};
 use crate::tool_use::ToolRequest;
 
 /// The function tools of a request, and where each stood in `tools`
@@ -75,11 +75,9 @@ fn tool_choice(choice: Option<&Value>) -> Result<ToolChoice, ApiError> {
     };
     match choice {
         None | Some(Value::Null) => Ok(ToolChoice::Auto),
-        Some(Value::String(s)) => match s.as_str() {
-            "auto" => Ok(ToolChoice::Auto),
-            "none" => Ok(ToolChoice::None),
-            "required" => Ok(ToolChoice::Required),
-            other => bad(format!("is {other:?}")),
+        Some(Value::String(s)) => match choice_keyword(s) {
+            Some(choice) => Ok(choice),
+            None => bad(format!("is {s:?}")),
         },
         Some(Value::Object(o)) => match o.get("type").and_then(Value::as_str) {
             Some("function") => match o.get("name").and_then(Value::as_str) {
@@ -109,21 +107,11 @@ fn output_format(format: Option<&Value>) -> Result<OutputFormat, ApiError> {
     match kind {
         "text" => Ok(OutputFormat::Text),
         "json_object" => Ok(OutputFormat::JsonObject),
-        "json_schema" => {
-            let name = format.get("name").and_then(Value::as_str).unwrap_or_default();
-            if !is_valid_tool_name(name) {
-                return Err(ApiError::invalid_request(format!(
-                    "text.format.name {name:?} must be 1 to 64 characters of A-Z, a-z, 0-9, _ or -"
-                ))
-                .with_param("text.format.name"));
-            }
-            match format.get("schema") {
-                None | Some(Value::Null) => Ok(OutputFormat::JsonObject),
-                Some(schema @ Value::Object(_)) => Ok(OutputFormat::JsonSchema(schema.clone())),
-                Some(_) => Err(ApiError::invalid_request("text.format.schema must be a JSON object")
-                    .with_param("text.format.schema")),
-            }
-        }
+        "json_schema" => json_schema_format(
+            format.get("name").and_then(Value::as_str).unwrap_or_default(),
+            format.get("schema").cloned(),
+            "text.format",
+        ),
         other => Err(ApiError::invalid_request(format!(
             "text.format.type {other:?} is not supported; use \"text\", \"json_object\" or \"json_schema\""
         ))

@@ -14,7 +14,7 @@ use axum::Json;
 use semantic_domain::AgentId;
 use serde_json::{json, Value};
 
-use super::chain::{self, Chain};
+use super::chain::{self, off_runtime, Chain};
 use super::convert;
 use super::items::{self, item_id, Entry};
 use super::stream;
@@ -95,15 +95,8 @@ pub async fn create(
     }
     let whole = generation::whole_reply(&state.engine, submitted).await?;
     let object = turn.finished(&whole.reason, whole.usage, output_items(whole.reply));
-    let turn_ref = std::sync::Arc::new(turn);
-    let stored = {
-        let (turn, object) = (turn_ref.clone(), object.clone());
-        let reply_text = whole.text;
-        tokio::task::spawn_blocking(move || turn.persist(&object, &reply_text))
-            .await
-            .map_err(|e| ApiError::internal(format!("response store task failed: {e}")))?
-    };
-    stored?;
+    let reply_text = whole.text;
+    let object = off_runtime(move || turn.persist(&object, &reply_text).map(|()| object)).await?;
     Ok(Json(object).into_response())
 }
 

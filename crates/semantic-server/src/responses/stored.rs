@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
-use super::chain::{response_not_found, stored};
+use super::chain::{off_runtime, response_not_found, store_failed, stored};
 use super::types::{Deleted, Item, ItemList};
 use crate::error::ApiError;
 use crate::state::SharedState;
@@ -34,10 +34,12 @@ pub async fn delete(
     let store = state.gateway.responses.clone();
     let deleted = {
         let id = id.clone();
-        tokio::task::spawn_blocking(move || store.delete(&tenant.0, &id))
-            .await
-            .map_err(|e| ApiError::internal(format!("response store task failed: {e}")))?
-            .map_err(|e| ApiError::internal(e.to_string()))?
+        off_runtime(move || {
+            store
+                .delete(&tenant.0, &id)
+                .map_err(|e| store_failed(e, &id))
+        })
+        .await?
     };
     if !deleted {
         return Err(response_not_found(&id));

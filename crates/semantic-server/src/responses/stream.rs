@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use super::items::item_id;
 use super::turn::{call_item, message_item, Turn};
-use super::types::{Item, ResponseObject};
+use super::types::{Item, MessageItem, ResponseObject};
 use crate::error::ApiError;
 use crate::generation::Submitted;
 use crate::reply_stream::{self, Pending, StreamEnd, StreamFormat};
@@ -75,10 +75,13 @@ impl ResponseFormat {
             index: self.output.len(),
             text: String::new(),
         };
-        let mut item = message_item(message.id.clone(), String::new(), "in_progress");
-        if let Item::Message(m) = &mut item {
-            m.content.clear();
-        }
+        // Added with no content part yet: the part follows in its own event.
+        let item = Item::Message(MessageItem {
+            id: message.id.clone(),
+            status: Some("in_progress".to_owned()),
+            role: "assistant".to_owned(),
+            content: Vec::new(),
+        });
         self.push(
             "response.output_item.added",
             json!({"output_index": message.index, "item": item}),

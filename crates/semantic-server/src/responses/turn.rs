@@ -10,6 +10,7 @@ use semantic_domain::tools::{ParsedCall, ParsedReply};
 use semantic_domain::{AgentId, FinishReason, TenantId, Usage};
 use serde_json::{json, Map, Value};
 
+use super::chain::store_failed;
 use super::items::item_id;
 use super::types::{
     FunctionCallItem, IncompleteDetails, Item, MessageItem, Part, ResponseError, ResponseObject,
@@ -158,11 +159,9 @@ impl Turn {
             input_items: to_json(&self.input_items)?,
             reply_text: reply_text.to_owned(),
         };
-        store.put(&record).map_err(|e| {
-            tracing::error!(error = %e, response = %self.id, "cannot store a response");
-            ApiError::internal(format!("the response could not be stored: {e}"))
-                .with_code("store_failed")
-        })
+        store
+            .put(&record)
+            .map_err(|e| store_failed(e, &self.id).with_code("store_failed"))
     }
 }
 

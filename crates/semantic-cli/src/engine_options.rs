@@ -25,6 +25,10 @@ pub struct EngineOptions {
     /// RAM for agents' caches evicted from the engine (the warm tier).
     #[arg(long, default_value = "1GiB", env = "SEMANTIC_WARM_BUDGET")]
     pub warm_budget: ByteSize,
+    /// Disk for agents' cache files (KV plus tokens); past it the least
+    /// recently used agents held only on disk are deleted.
+    #[arg(long, default_value = "20GiB", env = "SEMANTIC_DISK_BUDGET")]
+    pub disk_budget: ByteSize,
     /// Most sequences decoding at once.
     #[arg(long, default_value_t = 32, env = "SEMANTIC_MAX_SEQUENCES")]
     pub max_sequences: u32,
@@ -62,6 +66,7 @@ impl EngineOptions {
         config.threads = self.threads;
         config.kv_budget_bytes = self.kv_budget.map(|b| b.0);
         config.warm_budget_bytes = self.warm_budget.0;
+        config.disk_budget_bytes = self.disk_budget.0;
         config.share_prefixes_across_tenants = self.share_prefixes_across_tenants;
         config.validate()?;
         Ok(config)

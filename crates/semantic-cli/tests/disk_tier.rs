@@ -24,6 +24,18 @@ fn compat(kv_type: KvType) -> Compat {
 }
 
 fn start(cache: &Path, kv_type: KvType) -> (EngineHandle, Arc<StorePersistence>) {
+    start_with_budget(
+        cache,
+        kv_type,
+        EngineConfig::new(model_path()).disk_budget_bytes,
+    )
+}
+
+fn start_with_budget(
+    cache: &Path,
+    kv_type: KvType,
+    disk_budget: u64,
+) -> (EngineHandle, Arc<StorePersistence>) {
     let c = compat(kv_type);
     let store = DiskStore::open(cache, &c.model_fingerprint).unwrap();
     let persistence = Arc::new(StorePersistence::new(Arc::new(store), c).unwrap());
@@ -31,6 +43,7 @@ fn start(cache: &Path, kv_type: KvType) -> (EngineHandle, Arc<StorePersistence>)
     config.context_tokens = 4096;
     config.max_sequences = 8;
     config.kv_type = kv_type;
+    config.disk_budget_bytes = disk_budget;
     let dyn_p: Arc<dyn AgentPersistence> = persistence.clone();
     (
         EngineHandle::start_with(config, Some(dyn_p), |_| {}).unwrap(),
@@ -104,6 +117,85 @@ async fn agents_survive_a_restart_and_are_served_from_disk() {
     for kv_type in KvType::ALL {
         restart_round_trip(kv_type).await;
     }
+}
+
+fn agent_file(persistence: &StorePersistence, agent: &str) -> PathBuf {
+    let key = semantic_domain::AgentKey::open(AgentId::parse(agent).unwrap());
+    persistence.store().path_for(&key)
+}
+
+/// Past `--disk-budget` the least recently used agents held only on disk
+/// are deleted, at start-up (a smaller budget than the files hold) and as
+/// new turns are saved; a deleted agent comes back cold, with the same
+/// output, and is no longer listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_disk_tier_keeps_within_its_budget_least_recently_used_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, persistence) = start(dir.path(), KvType::F16);
+    let mut firsts = Vec::new();
+    for i in 0..5 {
+        let p = prompt(&engine, i);
+        firsts.push((p.clone(), turn(&engine, &p, &format!("agent-{i}")).await));
+    }
+    shutdown(engine).await;
+    let sizes: Vec<u64> = (0..5)
+        .map(|i| {
+            let path = agent_file(&persistence, &format!("agent-{i}"));
+            std::fs::metadata(path).unwrap().len()
+        })
+        .collect();
+    drop(persistence);
+    // Room for two and a half files: the three oldest must go at start-up.
+    let largest = *sizes.iter().max().unwrap();
+    let budget = largest * 5 / 2;
+    let (engine, persistence) = start_with_budget(dir.path(), KvType::F16, budget);
+    let mut listed: Vec<String> = engine
+        .agents()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.agent.agent.to_string())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, ["agent-3", "agent-4"], "kept the two newest");
+    for i in 0..5 {
+        let exists = agent_file(&persistence, &format!("agent-{i}")).exists();
+        assert_eq!(exists, i >= 3, "agent-{i}'s file");
+    }
+
+    // A deleted agent returns: recomputed, same output, and its new file
+    // pushes the least recently used disk-only agent (agent-3) out.
+    let (p, first) = &firsts[0];
+    let again = turn(&engine, p, "agent-0").await;
+    assert_ne!(
+        again.usage.cache_source,
+        CacheSource::Disk,
+        "{:?}",
+        again.usage
+    );
+    assert_eq!(
+        again.tokens, first.tokens,
+        "a deleted agent's output changed"
+    );
+    persistence.flush();
+    shutdown(engine).await;
+    let on_disk: Vec<bool> = (0..5)
+        .map(|i| agent_file(&persistence, &format!("agent-{i}")).exists())
+        .collect();
+    assert_eq!(
+        on_disk,
+        [true, false, false, false, true],
+        "files after agent-0's turn"
+    );
+    let total: u64 = std::fs::read_dir(
+        persistence
+            .store()
+            .tenant_dir(&semantic_domain::TenantId::open()),
+    )
+    .unwrap()
+    .map(|e| e.unwrap().metadata().unwrap().len())
+    .sum();
+    assert!(total <= budget, "{total} bytes on disk, budget {budget}");
 }
 
 /// Corrupt `path` in one of the ways a disk or a crash can.

@@ -7,6 +7,11 @@
 //! held for it, outside the warm budget, until it is placed. Every tier keeps
 //! the tokens the state holds, so a new prompt can be compared token by token
 //! before anything is restored.
+//!
+//! Apart from the tiers, the cache keeps a ledger of the agents' files (the
+//! bytes each one's latest file holds), so the disk tier can be held to its
+//! budget: past it, the least recently used agents held *only* on disk are
+//! deleted (see [`AgentCache::disk_eviction_candidate`]).
 
 use std::collections::HashMap;
 use std::time::SystemTime;
@@ -67,19 +72,84 @@ pub struct AgentInfo {
     pub last_use: SystemTime,
 }
 
-#[derive(Default)]
 pub struct AgentCache {
     entries: HashMap<AgentKey, AgentEntry>,
     warm_bytes: u64,
     warm_budget: u64,
+    /// Bytes of each agent's latest file (KV blob plus tokens; the header's
+    /// few hundred bytes are left out).
+    files: HashMap<AgentKey, u64>,
+    disk_bytes: u64,
+    disk_budget: u64,
+}
+
+impl Default for AgentCache {
+    fn default() -> Self {
+        Self::new(0)
+    }
 }
 
 impl AgentCache {
+    /// A cache with `warm_budget` bytes of RAM and no bound on the disk.
     pub fn new(warm_budget: u64) -> Self {
         Self {
+            entries: HashMap::new(),
+            warm_bytes: 0,
             warm_budget,
-            ..Self::default()
+            files: HashMap::new(),
+            disk_bytes: 0,
+            disk_budget: u64::MAX,
         }
+    }
+
+    pub fn set_disk_budget(&mut self, bytes: u64) {
+        self.disk_budget = bytes;
+    }
+
+    pub fn disk_budget(&self) -> u64 {
+        self.disk_budget
+    }
+
+    /// Bytes of every agent's file, as far as this cache knows (what it
+    /// handed to persistence plus what the start-up index found).
+    pub fn disk_bytes(&self) -> u64 {
+        self.disk_bytes
+    }
+
+    /// `agent`'s file now holds `kv_bytes` of state and `tokens` tokens
+    /// (replacing whatever it held).
+    pub fn note_file(&mut self, agent: &AgentKey, kv_bytes: u64, tokens: usize) {
+        let bytes = file_bytes(kv_bytes, tokens);
+        let old = self.files.insert(agent.clone(), bytes).unwrap_or(0);
+        self.disk_bytes = self.disk_bytes.saturating_sub(old) + bytes;
+    }
+
+    /// `agent`'s file is gone (deleted, quarantined, or found missing).
+    pub fn forget_file(&mut self, agent: &AgentKey) {
+        if let Some(old) = self.files.remove(agent) {
+            self.disk_bytes = self.disk_bytes.saturating_sub(old);
+        }
+    }
+
+    /// While the files exceed the disk budget: the least recently used agent
+    /// held only in its file and not `protected` (one a waiting request
+    /// needs), whose file the caller deletes. Agents also held in RAM or in
+    /// the engine keep their files: those tiers are bounded by their own
+    /// budgets, so the disk may exceed its budget by at most what they hold.
+    pub fn disk_eviction_candidate(
+        &self,
+        protected: impl Fn(&AgentKey) -> bool,
+    ) -> Option<AgentKey> {
+        if self.disk_bytes <= self.disk_budget {
+            return None;
+        }
+        self.entries
+            .iter()
+            .filter(|(a, e)| {
+                matches!(e.tier, Tier::Disk { .. }) && self.files.contains_key(*a) && !protected(a)
+            })
+            .min_by_key(|(_, e)| e.last_use)
+            .map(|(a, _)| a.clone())
     }
 
     pub fn get(&self, agent: &AgentKey) -> Option<&AgentEntry> {
@@ -218,6 +288,11 @@ impl AgentCache {
         out
     }
 
+    /// The bytes of `agent`'s file, if it has one.
+    pub fn file_bytes(&self, agent: &AgentKey) -> Option<u64> {
+        self.files.get(agent).copied()
+    }
+
     /// Count of agents per tier name.
     pub fn tier_counts(&self) -> HashMap<&'static str, usize> {
         let mut counts = HashMap::new();
@@ -226,6 +301,12 @@ impl AgentCache {
         }
         counts
     }
+}
+
+/// What an agent file of `kv_bytes` of state and `tokens` tokens costs on
+/// disk (the header's JSON is small and left out).
+fn file_bytes(kv_bytes: u64, tokens: usize) -> u64 {
+    kv_bytes + (tokens * std::mem::size_of::<TokenId>()) as u64
 }
 
 #[cfg(test)]
@@ -317,5 +398,65 @@ mod tests {
         let demoted = c.put_warm(agent("staged"), staged, true, None);
         assert_eq!(demoted, vec![agent("staged")]);
         assert!(c.staged().is_empty());
+    }
+
+    fn disk_only(age: u64) -> AgentEntry {
+        AgentEntry {
+            tokens: vec![1, 2, 3],
+            tier: Tier::Disk { bytes: 100 },
+            last_use: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(age),
+            state_bytes: 100,
+        }
+    }
+
+    #[test]
+    fn disk_budget_picks_the_least_recently_used_agent_held_only_on_disk() {
+        let mut c = AgentCache::new(1000);
+        c.set_disk_budget(250);
+        for (name, age) in [("old", 1), ("mid", 2), ("new", 3)] {
+            c.set(agent(name), disk_only(age));
+            c.note_file(&agent(name), 100, 3);
+        }
+        // An older agent still warm keeps its file: only disk-only ones go.
+        c.set(agent("warm"), warm(100, 0));
+        c.note_file(&agent("warm"), 100, 3);
+        assert_eq!(c.disk_bytes(), 4 * 112);
+        assert_eq!(c.disk_eviction_candidate(|_| false), Some(agent("old")));
+        // A protected agent (a request waits for it) is skipped.
+        let waited = agent("old");
+        assert_eq!(
+            c.disk_eviction_candidate(|a| *a == waited),
+            Some(agent("mid"))
+        );
+        c.remove(&agent("old"));
+        c.forget_file(&agent("old"));
+        c.remove(&agent("mid"));
+        c.forget_file(&agent("mid"));
+        assert_eq!(c.disk_bytes(), 224);
+        assert_eq!(c.disk_eviction_candidate(|_| false), None, "within budget");
+    }
+
+    #[test]
+    fn a_newer_file_replaces_the_old_one_in_the_ledger() {
+        let mut c = AgentCache::new(0);
+        c.note_file(&agent("a"), 1000, 10);
+        c.note_file(&agent("a"), 2000, 20);
+        assert_eq!(c.disk_bytes(), 2080);
+        assert_eq!(c.file_bytes(&agent("a")), Some(2080));
+        // Moving between tiers (remove + set) keeps the file.
+        c.set(agent("a"), disk_only(1));
+        c.remove(&agent("a"));
+        assert_eq!(c.disk_bytes(), 2080);
+        c.forget_file(&agent("a"));
+        assert_eq!(c.disk_bytes(), 0);
+    }
+
+    #[test]
+    fn over_budget_with_only_hot_and_warm_files_deletes_nothing() {
+        let mut c = AgentCache::new(1000);
+        c.set_disk_budget(10);
+        c.set(agent("warm"), warm(100, 0));
+        c.note_file(&agent("warm"), 100, 3);
+        assert_eq!(c.disk_eviction_candidate(|_| false), None);
     }
 }

@@ -29,6 +29,9 @@ pub struct EngineConfig {
     pub kv_budget_bytes: Option<u64>,
     /// RAM for agents' states evicted from the context (the warm tier).
     pub warm_budget_bytes: u64,
+    /// Bytes of agents' files on disk (KV blob plus tokens); past it the
+    /// least recently used agents held only on disk are deleted.
+    pub disk_budget_bytes: u64,
     /// Each request's effective `max_tokens`: the default when it names
     /// none, the cap, and whether asking beyond a limit is refused or
     /// clamped (applied at submit, see [`MaxTokensPolicy::resolve`]).
@@ -49,6 +52,12 @@ pub struct EngineConfig {
     pub stall_admission_for_tests: bool,
 }
 
+/// The disk tier's default budget: 20 GiB, about 900 agents of 2K tokens of
+/// f16 KV on a 135M model, or 80 on an 8B one: enough that a developer's
+/// agents stay on disk for days, small enough that a server left running
+/// with new conversations every few seconds never fills its disk.
+pub const DEFAULT_DISK_BUDGET_BYTES: u64 = 20 << 30;
+
 impl EngineConfig {
     pub fn new(model_path: impl Into<PathBuf>) -> Self {
         Self {
@@ -62,6 +71,7 @@ impl EngineConfig {
             kv_type: KvType::F16,
             kv_budget_bytes: None,
             warm_budget_bytes: 1 << 30,
+            disk_budget_bytes: DEFAULT_DISK_BUDGET_BYTES,
             max_tokens: MaxTokensPolicy::default(),
             turn_end: Vec::new(),
             default_temperature: None,

@@ -501,6 +501,7 @@ fn engine_thread(
     let queue = counters.clone();
     let mut scheduler = scheduler
         .with_tiers(config.warm_budget_bytes, tiers.persistence.clone(), loader)
+        .disk_budget(config.disk_budget_bytes)
         .stall_admission(config.stall_admission_for_tests)
         .prefix_sharing(if config.share_prefixes_across_tenants {
             PrefixSharing::AcrossTenants

@@ -130,6 +130,12 @@ impl<B: ComputeBackend> Scheduler<B> {
         self
     }
 
+    /// Hold agents' files to `bytes` (see [`AgentCache::disk_eviction_candidate`]).
+    pub fn disk_budget(mut self, bytes: u64) -> Self {
+        self.agents.set_disk_budget(bytes);
+        self
+    }
+
     pub fn agents(&self) -> &AgentCache {
         &self.agents
     }

@@ -27,6 +27,8 @@ pub const PROMPT_TOKENS: &str = "semantic_prompt_tokens_total";
 pub const PROMPT_TOKENS_CACHED: &str = "semantic_prompt_tokens_cached_total";
 pub const GENERATION_TOKENS: &str = "semantic_generation_tokens_total";
 pub const ADMISSION_NO_ROOM: &str = "semantic_admission_no_room_total";
+pub const DISK_TIER_BYTES: &str = "semantic_disk_tier_bytes";
+pub const DISK_TIER_BUDGET: &str = "semantic_disk_tier_budget_bytes";
 
 /// The queue depth changed (submit, admission, shutdown).
 pub fn queue_depth(depth: usize) {
@@ -47,6 +49,7 @@ pub fn register() {
         ("hot", "dropped"),
         ("warm", "disk"),
         ("warm", "dropped"),
+        ("disk", "deleted"),
     ];
     for (from, to) in moves {
         metrics::counter!(EVICTIONS, "from" => from, "to" => to).increment(0);
@@ -185,6 +188,14 @@ fn agent_gauges(agents: &AgentCache) {
     metrics::gauge!(AGENTS, "tier" => "hot").set(count("hot"));
     metrics::gauge!(AGENTS, "tier" => "warm").set(count("warm") + count("staged"));
     metrics::gauge!(AGENTS, "tier" => "disk").set(count("disk") + count("loading"));
+    metrics::gauge!(DISK_TIER_BYTES).set(agents.disk_bytes() as f64);
+    // Unbounded (no disk tier, or none configured) reads as 0.
+    let budget = agents.disk_budget();
+    metrics::gauge!(DISK_TIER_BUDGET).set(if budget == u64::MAX {
+        0.0
+    } else {
+        budget as f64
+    });
 }
 
 /// When the engine thread last completed a loop iteration, readable from

@@ -67,6 +67,8 @@ pub struct TierStats {
     /// Admission passes that found the head request no slot or no blocks
     /// even after evicting every idle agent it could.
     pub admission_no_room: u64,
+    /// Agents' files deleted to keep the disk tier within its budget.
+    pub disk_deleted: u64,
 }
 
 impl TierStats {
@@ -250,12 +252,46 @@ impl<B: ComputeBackend> Scheduler<B> {
     /// request comes next).
     fn save(&mut self, agent: &AgentKey, tokens: &[TokenId], state: KvState) {
         if let Some(persistence) = &self.persistence {
+            self.agents
+                .note_file(agent, state.len() as u64, tokens.len());
             persistence.save(AgentSnapshot {
                 agent: agent.clone(),
                 tokens: tokens.to_vec(),
                 kv_state: state,
             });
             self.stats.persisted += 1;
+            self.enforce_disk_budget();
+        }
+    }
+
+    /// Delete the least recently used agents held only on disk until the
+    /// files fit the disk budget. Never one a waiting request needs; agents
+    /// in RAM or in the engine keep their files (their tiers have their own
+    /// bounds). The agent is forgotten: its next request is a cold one.
+    pub(super) fn enforce_disk_budget(&mut self) {
+        let Some(persistence) = self.persistence.clone() else {
+            return;
+        };
+        let mut deleted = 0;
+        while let Some(agent) = self
+            .agents
+            .disk_eviction_candidate(|a| self.is_waited_for(a))
+        {
+            self.agents.remove(&agent);
+            self.agents.forget_file(&agent);
+            self.unplaced_loads.remove(&agent);
+            persistence.remove(&agent);
+            deleted += 1;
+        }
+        if deleted > 0 {
+            tracing::debug!(
+                deleted,
+                disk_bytes = self.agents.disk_bytes(),
+                budget = self.agents.disk_budget(),
+                "disk budget: deleted the least recently used agents' files"
+            );
+            self.stats.disk_deleted += deleted;
+            telemetry::evicted("disk", "deleted", deleted as usize);
         }
     }
 
@@ -353,18 +389,23 @@ impl<B: ComputeBackend> Scheduler<B> {
                 tracing::warn!(%agent, %reason, "agent file unusable; prefilling instead");
                 self.stats.load_failures += 1;
                 self.agents.remove(&agent);
+                self.agents.forget_file(&agent);
             }
             LoadResult::Missing => {
                 self.agents.remove(&agent);
+                self.agents.forget_file(&agent);
             }
         }
     }
 
-    /// Register agents found on disk at start-up.
+    /// Register agents found on disk at start-up (their files last written
+    /// is their last use), then hold the disk to its budget: a restart with
+    /// a smaller budget deletes the oldest files.
     pub fn seed_disk_index(&mut self, stored: Vec<StoredAgent>) {
         for s in stored {
             let last_use =
                 SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(s.written_unix_ms);
+            self.agents.note_file(&s.agent, s.kv_bytes, s.tokens.len());
             self.agents.set(
                 s.agent,
                 AgentEntry {
@@ -375,6 +416,7 @@ impl<B: ComputeBackend> Scheduler<B> {
                 },
             );
         }
+        self.enforce_disk_budget();
     }
 
     pub(super) fn set_tier(&mut self, agent: &AgentKey, tier: Tier) {
@@ -438,6 +480,7 @@ impl<B: ComputeBackend> Scheduler<B> {
             }
             return known;
         }
+        self.agents.forget_file(agent);
         let on_disk = self.persistence.as_ref().is_some_and(|p| p.remove(agent));
         known || on_disk
     }

@@ -41,3 +41,10 @@ SEMANTIC_LONG_MODEL=models/gemma-3-270m-q4_k_m.gguf \
 CLAUDE_BIN="$claude" \
 CODEX_BIN="$codex" \
   timed .venv/bin/python -m pytest -q -rP --durations=10 tests/python
+
+# The soak's short version: a minute of mixed load (returning and new
+# agents, abandoned streams, bursts past the queue, evictions to disk) on
+# small budgets; fails on any 5xx, a leaked KV block or a disk over budget.
+# The 30-minute run and its figures: docs/performance.md.
+timed target/debug/semantic bench soak --model models/SmolLM2-135M-Instruct.Q4_1.gguf \
+  --duration 60s --sample-every 15s --burst-every 20s --disk-budget 24MiB

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::byte_size::ByteSize;
 use crate::engine_options::{EngineOptions, MaxTokensOptions, ReplyDefaultsOptions};
 use crate::gateway_options::GatewayOptions;
 use crate::logging::LogOptions;
@@ -152,6 +153,61 @@ pub enum BenchCommand {
     /// first-token median/p95 and wall time per round, and the cache
     /// sources our server reports.
     Rotation(BenchRotationArgs),
+    /// A bounded soak on loopback: a spawned server under a mixed load
+    /// (returning and new agents, cancellations, bursts past the queue,
+    /// evictions to disk and back) with resident memory, open files, KV
+    /// pool, tiers, disk and 5xx sampled over time; fails on any 5xx, a
+    /// leaked KV block, a disk over budget or memory growth past 5 %.
+    Soak(BenchSoakArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchSoakArgs {
+    /// GGUF model the spawned server loads.
+    #[arg(long, env = "SEMANTIC_MODEL")]
+    pub model: Option<PathBuf>,
+    /// A folder of .txt files to cut prompts from instead of the built-in
+    /// generated text.
+    #[arg(long, value_name = "DIR")]
+    pub corpus: Option<PathBuf>,
+    /// How long the load runs (e.g. 30m; 1m for a smoke run).
+    #[arg(long, default_value = "30m")]
+    pub duration: humantime::Duration,
+    /// Time between samples.
+    #[arg(long, default_value = "5m")]
+    pub sample_every: humantime::Duration,
+    /// Memory growth is measured from the first sample at or after this
+    /// (allocator arenas and caches fill first); a shorter run reports it
+    /// but does not judge it.
+    #[arg(long, default_value = "5m")]
+    pub warm_up: humantime::Duration,
+    /// Time between bursts of ten times --queue-capacity requests at once.
+    #[arg(long, default_value = "1m")]
+    pub burst_every: humantime::Duration,
+    /// Agents returning turn after turn.
+    #[arg(long, default_value_t = 6)]
+    pub agents: usize,
+    /// Longest reply.
+    #[arg(long, default_value_t = 24)]
+    pub max_tokens: u32,
+    /// The spawned server's --queue-capacity.
+    #[arg(long, default_value_t = 8)]
+    pub queue_capacity: usize,
+    /// The spawned server's --max-sequences (few, so agents leave the engine).
+    #[arg(long, default_value_t = 4)]
+    pub max_sequences: u32,
+    /// The spawned server's --context-tokens.
+    #[arg(long, default_value_t = 4096)]
+    pub context_tokens: u32,
+    /// The spawned server's --warm-budget (small, so agents go to disk).
+    #[arg(long, default_value = "32MiB")]
+    pub warm_budget: ByteSize,
+    /// The spawned server's --disk-budget (small, so files are deleted).
+    #[arg(long, default_value = "96MiB")]
+    pub disk_budget: ByteSize,
+    /// KV cache type of the spawned server.
+    #[arg(long, default_value = "f16")]
+    pub kv_type: semantic_domain::KvType,
 }
 
 #[derive(Args, Debug)]

@@ -197,6 +197,46 @@ impl OpenAiClient {
         Ok((response, started))
     }
 
+    /// A streamed chat completion abandoned after its first bytes, as a
+    /// client that gives up does; returns the status it got.
+    pub async fn chat_abandoned(&self, agent: Option<&str>, body: Value) -> anyhow::Result<u16> {
+        let (response, _) = self.send_chat(agent, body, true).await?;
+        let status = response.status().as_u16();
+        let mut body = response.bytes_stream();
+        // The first chunk (or the error body) arrives, then the connection
+        // is dropped with the rest unread.
+        let _ = body.next().await;
+        Ok(status)
+    }
+
+    /// `GET path`: the status and the body as text, whatever the status.
+    pub async fn get_text(&self, path: &str) -> anyhow::Result<(u16, String)> {
+        let response = self
+            .request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}{path}", self.base))?;
+        let status = response.status().as_u16();
+        let text = response
+            .text()
+            .await
+            .with_context(|| format!("GET {path}: cannot read the response"))?;
+        Ok((status, text))
+    }
+
+    /// `POST path` with a JSON body: the status, whatever it is.
+    pub async fn post_status(&self, path: &str, body: Value) -> anyhow::Result<u16> {
+        let response = self
+            .request(reqwest::Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}{path}", self.base))?;
+        let status = response.status().as_u16();
+        let _ = response.bytes().await;
+        Ok(status)
+    }
+
     /// `POST /v1/agents/{id}/evict` (our extension).
     pub async fn evict(&self, agent: &str, tier: &str) -> anyhow::Result<Eviction> {
         let response = self

@@ -32,8 +32,8 @@ const QUESTIONS: [&str; 4] = [
 
 /// One request as the client saw it.
 #[derive(Clone, Debug)]
-struct Sample {
-    status: u16,
+pub(super) struct Sample {
+    pub(super) status: u16,
     streamed: bool,
     ttft: Option<Duration>,
     latency: Duration,
@@ -99,16 +99,19 @@ async fn run_async(args: BenchLoadArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-struct AgentRun {
-    client: Arc<OpenAiClient>,
-    model: String,
-    agent: String,
-    system: String,
-    max_tokens: u32,
+/// One agent's conversation loop: turns of growing history until the
+/// deadline, a fresh conversation every few turns (also `bench soak`'s
+/// returning agents).
+pub(super) struct AgentRun {
+    pub(super) client: Arc<OpenAiClient>,
+    pub(super) model: String,
+    pub(super) agent: String,
+    pub(super) system: String,
+    pub(super) max_tokens: u32,
 }
 
 impl AgentRun {
-    async fn run(self, deadline: Instant) -> anyhow::Result<Vec<Sample>> {
+    pub(super) async fn run(self, deadline: Instant) -> anyhow::Result<Vec<Sample>> {
         let mut samples = Vec::new();
         let mut history = self.fresh_history();
         let mut turn = 0usize;

@@ -4,12 +4,14 @@ mod bench;
 mod bench_load;
 mod bench_rotation;
 mod bench_server;
+mod bench_soak;
 mod bench_ttft;
 mod cache;
 mod config;
 mod generate;
 mod serve;
 mod shutdown_signals;
+mod soak_probe;
 mod spawned_server;
 mod version;
 
@@ -29,6 +31,7 @@ pub fn run(command: Command, sources: &Sources) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Ttft(args)) => bench_ttft::run(args),
         Command::Bench(BenchCommand::Load(args)) => bench_load::run(args),
         Command::Bench(BenchCommand::Rotation(args)) => bench_rotation::run(args),
+        Command::Bench(BenchCommand::Soak(args)) => bench_soak::run(args),
         Command::Version => version::run(),
         Command::Cache(args) => cache::run(args),
     }

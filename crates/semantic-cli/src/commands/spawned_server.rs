@@ -52,6 +52,16 @@ impl SpawnedServer {
         &self.client
     }
 
+    /// The child's process id while it runs (for sampling its memory).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Where the child keeps its agents' files.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.options.work_dir.join("cache")
+    }
+
     /// Stop gracefully (SIGTERM, so agents are persisted) and start again
     /// on the same cache directory.
     pub async fn restart(&mut self) -> anyhow::Result<()> {

@@ -245,6 +245,10 @@ impl<B: ComputeBackend> Scheduler<B> {
         }
         self.stats.warm_to_disk += from_warm as u64;
         telemetry::evicted("warm", to, from_warm);
+        if !moved.is_empty() {
+            // Agents now held only on disk may be what the budget needs gone.
+            self.enforce_disk_budget();
+        }
     }
 
     /// Hand a turn's state to persistence (shared, never copied: tens of MB
@@ -447,6 +451,7 @@ impl<B: ComputeBackend> Scheduler<B> {
                     self.set_tier(agent, Tier::Disk { bytes });
                     self.stats.warm_to_disk += 1;
                     telemetry::evicted("warm", "disk", 1);
+                    self.enforce_disk_budget();
                 }
             }
         }

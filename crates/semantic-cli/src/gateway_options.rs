@@ -101,7 +101,6 @@ impl GatewayOptions {
         Ok(ServerConfig {
             host,
             port,
-            max_body_bytes,
             auth,
             rate_limits: RateLimitConfig {
                 per_key_per_minute: self.rate_limit_per_key,
@@ -110,6 +109,7 @@ impl GatewayOptions {
             },
             limits: RequestLimits {
                 max_messages: self.max_messages,
+                max_body_bytes,
             },
             model_aliases: ModelAliases::new(self.model_aliases.clone())
                 .context("invalid --model-alias")?,

@@ -34,7 +34,7 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         check_content_type(req.headers())?;
         let declared = declared_length(req.headers());
-        let limit = SharedState::from_ref(state).max_body_bytes;
+        let limit = SharedState::from_ref(state).gateway.limits.max_body_bytes;
         let body = read_body(req.into_body(), declared, limit).await?;
         parse(&body).map(ApiJson)
     }

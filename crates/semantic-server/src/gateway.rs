@@ -25,7 +25,8 @@ use crate::swap::{EngineFactory, SwapControl};
 use crate::tenant::CallerTenant;
 
 /// Settings and live state that outlive any one engine (they carry over a
-/// model swap).
+/// model swap). There is no default (open) gateway: the server builds one
+/// from its configuration, and [`crate::state::RouterState`] owns it.
 pub struct Gateway {
     pub auth: AuthConfig,
     pub rate_limits: RateLimits,
@@ -40,22 +41,6 @@ pub struct Gateway {
     pub factory: Option<Arc<dyn EngineFactory>>,
     /// Stored responses (`/v1/responses`), of every model and tenant.
     pub responses: Arc<dyn ResponseStore>,
-}
-
-impl Default for Gateway {
-    /// Open: no keys, no rate limits, default request limits, no aliases.
-    fn default() -> Self {
-        Self {
-            auth: AuthConfig::default(),
-            rate_limits: RateLimits::default(),
-            limits: RequestLimits::default(),
-            model_aliases: ModelAliases::default(),
-            stream_ping_interval: crate::reply_stream::DEFAULT_IDLE_EVENT_AFTER,
-            swap: SwapControl::default(),
-            factory: None,
-            responses: memory_responses(),
-        }
-    }
 }
 
 /// A response store in memory, for a server given none (tests, a server

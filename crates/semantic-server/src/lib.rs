@@ -67,11 +67,10 @@ pub use swap::EngineFactory;
 pub struct ServerConfig {
     pub host: IpAddr,
     pub port: u16,
-    /// Largest request body accepted; larger ones get 413.
-    pub max_body_bytes: usize,
     /// API and admin keys; none configured means an open API.
     pub auth: AuthConfig,
     pub rate_limits: RateLimitConfig,
+    /// Body size and message count of one request.
     pub limits: RequestLimits,
     /// `--model-alias`: other names clients may call the model by.
     pub model_aliases: ModelAliases,
@@ -81,16 +80,12 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
 }
 
-/// 4 MiB: a full 128K-token prompt as JSON fits with room to spare.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
-
 impl Default for ServerConfig {
     /// Loopback only: exposing the server is an explicit choice.
     fn default() -> Self {
         Self {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 8080,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             auth: AuthConfig::default(),
             rate_limits: RateLimitConfig::default(),
             limits: RequestLimits::default(),
@@ -158,9 +153,7 @@ impl Server {
                 .clone()
                 .unwrap_or_else(gateway::memory_responses),
         };
-        let state = state::AppState::new(engine, self.config.max_body_bytes)
-            .with_gateway(Arc::new(gateway));
-        let state = RouterState::new(Arc::new(state));
+        let state = RouterState::new(Arc::new(gateway), engine);
         self.lifecycle
             .install(state.clone(), routes::build_with(state.clone()));
         state

@@ -1,6 +1,7 @@
-//! Request-shape limits that do not need the model: how many messages one
-//! request may carry. (Body size is enforced by `extract::ApiJson`; prompt
-//! length and `max_tokens` against the context window by the engine.)
+//! Request-shape limits that do not need the model: how large a body and
+//! how many messages one request may carry. (The body size is enforced by
+//! `extract::ApiJson`; prompt length and `max_tokens` against the context
+//! window by the engine.)
 
 use crate::error::ApiError;
 
@@ -8,16 +9,23 @@ use crate::error::ApiError;
 /// that templating a hostile request stays cheap.
 pub const DEFAULT_MAX_MESSAGES: usize = 1024;
 
+/// Default of `--max-body-bytes`, 4 MiB: a full 128K-token prompt as JSON
+/// fits with room to spare.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
 /// Limits every API family applies to its requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RequestLimits {
     pub max_messages: usize,
+    /// Largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
 }
 
 impl Default for RequestLimits {
     fn default() -> Self {
         Self {
             max_messages: DEFAULT_MAX_MESSAGES,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
 }
@@ -43,7 +51,10 @@ mod tests {
 
     #[test]
     fn more_messages_than_allowed_is_400_naming_messages() {
-        let limits = RequestLimits { max_messages: 2 };
+        let limits = RequestLimits {
+            max_messages: 2,
+            ..RequestLimits::default()
+        };
         assert!(limits.check_messages(2).is_ok());
         let e = limits.check_messages(3).unwrap_err();
         assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);

@@ -7,22 +7,17 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::error::ApiError;
-use crate::state::{RouterState, SharedState};
+use crate::state::RouterState;
 use crate::telemetry::{http, prometheus};
 use crate::{
     admin, agents, anthropic, error_envelope, gateway, models, openai, openapi, responses,
 };
 
-/// Every route over one engine that never changes (no hot swap).
-pub fn build(state: SharedState) -> Router {
-    build_with(RouterState::new(state))
-}
-
 /// Every route, with JSON 404/405 answers, the body limit, the gateway
 /// (keys, rate limits, swap gate), request metrics and tracing, and each
 /// API family's error envelope.
 pub fn build_with(state: RouterState) -> Router {
-    let body_limit = state.current().max_body_bytes;
+    let body_limit = state.gateway().limits.max_body_bytes;
     prometheus::record_static(&state.current());
     Router::new()
         .route("/v1/chat/completions", post(openai::chat::completions))

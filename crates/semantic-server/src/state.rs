@@ -9,7 +9,10 @@ use semantic_engine::EngineHandle;
 
 use crate::gateway::Gateway;
 
-/// Shared, read-only server state (the engine handle is itself a cheap clone).
+/// What handlers share about the engine serving now, with the server's
+/// one [`Gateway`]. Built only by [`RouterState`], which owns the gateway,
+/// so no engine can ever be served under another (say, an open) gateway:
+/// every limit holds before, during and after a model swap.
 pub struct AppState {
     pub engine: EngineHandle,
     /// The id clients may use in `model` besides `"default"`.
@@ -19,9 +22,7 @@ pub struct AppState {
     /// Identifies the serving configuration in `system_fingerprint`, so a
     /// client can tell when answers may differ for the same seed.
     pub fingerprint: String,
-    pub max_body_bytes: usize,
-    /// Auth, rate limits, request limits and swap control; shared by every
-    /// engine the server runs over its life.
+    /// Keys, rate limits, request limits, swap control: the router's own.
     pub gateway: Arc<Gateway>,
     /// Unix seconds when this engine started serving.
     pub loaded_at: u64,
@@ -30,7 +31,7 @@ pub struct AppState {
 pub type SharedState = Arc<AppState>;
 
 impl AppState {
-    pub fn new(engine: EngineHandle, max_body_bytes: usize) -> Self {
+    fn serving(engine: EngineHandle, gateway: Arc<Gateway>) -> Self {
         let info = engine.model().info();
         let model_id = info.id.clone();
         let model_created = std::fs::metadata(&info.path)
@@ -47,23 +48,17 @@ impl AppState {
             model_id,
             model_created,
             fingerprint,
-            max_body_bytes,
-            gateway: Arc::default(),
+            gateway,
             loaded_at: now_unix(),
         }
     }
-
-    /// The same state under the given gateway (the default one is open).
-    pub fn with_gateway(mut self, gateway: Arc<Gateway>) -> Self {
-        self.gateway = gateway;
-        self
-    }
 }
 
-/// The router's state: the [`AppState`] of the engine serving now, which a
-/// model swap replaces. Handlers extract `State<SharedState>` as before and
-/// get the current one, loaded once at extraction, so a request keeps the
-/// engine it started on even if a swap happens meanwhile.
+/// The router's state: the one [`Gateway`] of the server's life, and the
+/// [`AppState`] of the engine serving now, which a model swap replaces.
+/// Handlers extract `State<SharedState>` and get the current one, loaded
+/// once at extraction, so a request keeps the engine it started on even if
+/// a swap happens meanwhile.
 #[derive(Clone)]
 pub struct RouterState {
     current: Arc<ArcSwap<AppState>>,
@@ -71,10 +66,11 @@ pub struct RouterState {
 }
 
 impl RouterState {
-    pub fn new(state: SharedState) -> Self {
-        let gateway = state.gateway.clone();
+    /// Serve `engine` behind `gateway`.
+    pub fn new(gateway: Arc<Gateway>, engine: EngineHandle) -> Self {
+        let state = AppState::serving(engine, gateway.clone());
         Self {
-            current: Arc::new(ArcSwap::new(state)),
+            current: Arc::new(ArcSwap::from_pointee(state)),
             gateway,
         }
     }
@@ -88,8 +84,10 @@ impl RouterState {
         &self.gateway
     }
 
-    /// Serve from `state` from now on; returns the state it replaces.
-    pub fn replace(&self, state: AppState) -> SharedState {
+    /// Serve `engine` (behind this router's gateway) from now on; returns
+    /// the state it replaces.
+    pub fn serve(&self, engine: EngineHandle) -> SharedState {
+        let state = AppState::serving(engine, self.gateway.clone());
         self.current.swap(Arc::new(state))
     }
 }

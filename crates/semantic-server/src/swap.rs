@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use semantic_engine::{EngineError, EngineHandle, LoadedModel};
 use tokio::sync::{Mutex, RwLock};
 
-use crate::state::{AppState, RouterState};
+use crate::state::RouterState;
 
 /// Starts engines for the server: same engine settings, the model at the
 /// given path, and that model's disk tier. Implemented by the binary,
@@ -85,23 +85,25 @@ impl SwapControl {
         InFlight(self.in_flight.clone())
     }
 
-    /// Wait until no admitted request is in a handler and `engine` has
-    /// nothing queued or running (streams still sending), or the deadline.
-    /// True when it drained in time.
+    /// Wait until no admitted request is in a handler, then until `engine`
+    /// has no generation in flight, or the deadline. True when it drained
+    /// in time.
+    ///
+    /// The gate only holds the door: the work in flight is counted by the
+    /// engine's own admission gate (each generation from submission until
+    /// its stream is dropped, streams still sending included), the same
+    /// count a shutdown drains (`EngineHandle::drained`). With the door
+    /// held and no handler left, nothing can enter that count any more.
     async fn drain(&self, engine: &EngineHandle, deadline: Instant) -> bool {
-        loop {
-            let counters = engine.counters();
-            let idle = self.in_flight.load(Ordering::SeqCst) == 0
-                && counters.queued.load(Ordering::SeqCst) == 0
-                && counters.running.load(Ordering::SeqCst) == 0;
-            if idle {
-                return true;
+        let drained = async {
+            while self.in_flight.load(Ordering::SeqCst) > 0 {
+                tokio::time::sleep(DRAIN_POLL).await;
             }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(DRAIN_POLL).await;
-        }
+            engine.drained().await;
+        };
+        tokio::time::timeout_at(deadline.into(), drained)
+            .await
+            .is_ok()
     }
 }
 
@@ -174,10 +176,10 @@ pub async fn hot_swap(router: &RouterState, path: PathBuf) -> Result<SwapReport,
     let serving = match start(&factory, path.clone()).await {
         Ok(engine) => engine,
         Err(source) => {
-            return Err(rollback(router, &old, &factory, path, previous, source).await);
+            return Err(rollback(router, &factory, path, previous, source).await);
         }
     };
-    router.replace(AppState::new(serving, old.max_body_bytes).with_gateway(gateway.clone()));
+    router.serve(serving);
     tracing::info!(from = %previous.display(), to = %path.display(), "model swapped");
     Ok(SwapReport {
         previous,
@@ -189,7 +191,6 @@ pub async fn hot_swap(router: &RouterState, path: PathBuf) -> Result<SwapReport,
 /// Restart the previous model after the new one failed to start.
 async fn rollback(
     router: &RouterState,
-    old: &AppState,
     factory: &Arc<dyn EngineFactory>,
     path: PathBuf,
     previous: PathBuf,
@@ -198,9 +199,7 @@ async fn rollback(
     tracing::warn!(error = %source, "new model failed to start; restarting the previous one");
     match start(factory, previous.clone()).await {
         Ok(engine) => {
-            router.replace(
-                AppState::new(engine, old.max_body_bytes).with_gateway(router.gateway().clone()),
-            );
+            router.serve(engine);
             SwapError::RolledBack {
                 path,
                 previous,

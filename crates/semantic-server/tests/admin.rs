@@ -23,6 +23,7 @@ async fn admin_server(cache_dir: Option<&Path>) -> TestServer {
     let factory = Arc::new(TestEngines {
         config: engine_config(),
         cache_dir: cache_dir.map(Path::to_owned),
+        refuse: None,
     });
     TestServer::start_custom(engine_config(), config, Some(factory)).await
 }
@@ -215,4 +216,124 @@ async fn a_bad_path_is_refused_naming_path_and_the_old_model_still_answers() {
     let r = server.chat(&short_chat(2)).await;
     assert_eq!(r.status(), 200);
     server.shutdown().await;
+}
+
+/// The gateway belongs to the server, not to an engine: keys, the per-key
+/// and per-agent rate limits, the message limit and the body limit all
+/// hold on the first engine, after a successful swap, and after a swap
+/// that failed and rolled back (each phase with its own key and agent, so
+/// every bucket it empties is its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_gateway_limit_holds_after_a_swap_and_after_a_rollback() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("swapped-copy.gguf");
+    let refused = dir.path().join("refused-copy.gguf");
+    std::fs::copy(model_path(), &copy).unwrap();
+    std::fs::copy(model_path(), &refused).unwrap();
+    let config = ServerConfig {
+        auth: AuthConfig::new(["k0", "k1", "k2"], Some(ADMIN)).unwrap(),
+        rate_limits: semantic_server::RateLimitConfig {
+            per_key_per_minute: std::num::NonZeroU32::new(6),
+            per_agent_per_minute: std::num::NonZeroU32::new(1),
+            burst: None,
+        },
+        limits: semantic_server::RequestLimits {
+            max_messages: 3,
+            max_body_bytes: 64 * 1024,
+        },
+        ..ServerConfig::default()
+    };
+    let factory = Arc::new(TestEngines {
+        config: engine_config(),
+        cache_dir: None,
+        refuse: Some(refused.clone()),
+    });
+    let server = TestServer::start_custom(engine_config(), config, Some(factory)).await;
+    assert_gateway_limits(&server, "k0").await;
+
+    let r = server.load_model(json!({"path": copy})).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_gateway_limits(&server, "k1").await;
+
+    let r = server.load_model(json!({"path": refused})).await;
+    let envelope = assert_envelope(r, 400, "invalid_request_error", Some("invalid_model")).await;
+    assert!(
+        envelope["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("refuses"),
+        "{envelope}"
+    );
+    assert_eq!(
+        server.current_model().await["path"],
+        copy.display().to_string()
+    );
+    assert_gateway_limits(&server, "k2").await;
+    server.shutdown().await;
+}
+
+/// Each gateway limit, with `key` (whose bucket of 6 this empties).
+async fn assert_gateway_limits(server: &TestServer, key: &str) {
+    let chat = |body: Value, agent: Option<String>| {
+        let mut request = server
+            .client
+            .post(server.url("/v1/chat/completions"))
+            .header("x-api-key", key)
+            .json(&body);
+        if let Some(agent) = agent {
+            request = request.header("x-agent-id", agent);
+        }
+        request.send()
+    };
+    // No key: 401.
+    let r = server.chat(&short_chat(2)).await;
+    assert_envelope(r, 401, "authentication_error", Some("missing_api_key")).await;
+    // Four messages where three are allowed: 400 naming messages.
+    let mut body = short_chat(2);
+    body["messages"] = json!(vec![json!({"role": "user", "content": "a"}); 4]);
+    let r = chat(body, None).await.unwrap();
+    let envelope =
+        assert_envelope(r, 400, "invalid_request_error", Some("too_many_messages")).await;
+    assert_eq!(envelope["error"]["param"], "messages", "{key}: {envelope}");
+    // A body over 64 KiB: 413.
+    let mut body = short_chat(2);
+    body["messages"][0]["content"] = json!("x".repeat(70 * 1024));
+    assert_eq!(chat(body, None).await.unwrap().status(), 413, "{key}");
+    // An agent at one request a minute: the second is 429.
+    let agent = format!("limited-{key}");
+    let r = chat(short_chat(2), Some(agent.clone())).await.unwrap();
+    assert_eq!(r.status(), 200, "{key}");
+    let r = chat(short_chat(2), Some(agent)).await.unwrap();
+    let envelope = assert_envelope(r, 429, "rate_limit_error", Some("rate_limited")).await;
+    assert!(
+        envelope["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("per agent"),
+        "{key}: {envelope}"
+    );
+    // The key itself, six a minute: refused within its bucket.
+    let mut refused = None;
+    for _ in 0..7 {
+        let r = server
+            .client
+            .get(server.url("/v1/models"))
+            .header("x-api-key", key)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            refused = Some(r.json::<Value>().await.unwrap());
+            break;
+        }
+        assert_eq!(r.status(), 200, "{key}");
+    }
+    let refused = refused.unwrap_or_else(|| panic!("{key}: never rate limited"));
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("API key"),
+        "{key}: {refused}"
+    );
 }

@@ -129,7 +129,10 @@ async fn path_like_agent_names_map_to_safe_ids_and_paths_are_400() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_messages_is_400_naming_messages() {
     let config = ServerConfig {
-        limits: RequestLimits { max_messages: 3 },
+        limits: RequestLimits {
+            max_messages: 3,
+            ..RequestLimits::default()
+        },
         ..ServerConfig::default()
     };
     let server = TestServer::start_custom(engine_config(), config, None).await;

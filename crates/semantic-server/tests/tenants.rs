@@ -54,6 +54,7 @@ async fn server(cache: &Path, auth: AuthConfig, share_across: bool) -> TestServe
     let factory = Arc::new(TestEngines {
         config: config.clone(),
         cache_dir: Some(cache.to_owned()),
+        refuse: None,
     });
     let server = ServerConfig {
         auth,

@@ -67,10 +67,19 @@ pub struct TestServer {
 pub struct TestEngines {
     pub config: EngineConfig,
     pub cache_dir: Option<PathBuf>,
+    /// A model file this factory refuses to start (after the swap's probe
+    /// accepted it), to drive a swap into its rollback.
+    pub refuse: Option<PathBuf>,
 }
 
 impl EngineFactory for TestEngines {
     fn start(&self, model_path: &Path) -> Result<EngineHandle, EngineError> {
+        if self.refuse.as_deref() == Some(model_path) {
+            return Err(EngineError::ContextCreate(format!(
+                "the test factory refuses to start {}",
+                model_path.display()
+            )));
+        }
         let config = EngineConfig {
             model_path: model_path.to_owned(),
             ..self.config.clone()

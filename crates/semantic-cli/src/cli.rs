@@ -173,12 +173,12 @@ pub struct BenchSoakArgs {
     /// How long the load runs (e.g. 30m; 1m for a smoke run).
     #[arg(long, default_value = "30m")]
     pub duration: humantime::Duration,
-    /// Time between samples.
-    #[arg(long, default_value = "5m")]
+    /// Time between samples (memory growth is the trend through them).
+    #[arg(long, default_value = "1m")]
     pub sample_every: humantime::Duration,
-    /// Memory growth is measured from the first sample at or after this
-    /// (allocator arenas and caches fill first); a shorter run reports it
-    /// but does not judge it.
+    /// Memory growth is the least-squares trend of the samples from this
+    /// on (allocator arenas and tiers fill first); a run with fewer than
+    /// three samples after it reports no growth.
     #[arg(long, default_value = "5m")]
     pub warm_up: humantime::Duration,
     /// Time between bursts of ten times --queue-capacity requests at once.

@@ -5,29 +5,34 @@
 //! their tokens on a per-request channel. Dropping a [`GenerationStream`]
 //! cancels its request: the engine notices before its next step and frees
 //! the sequence's KV cells at once.
+//!
+//! This module is the handle; `engine/command.rs` holds the commands and
+//! their one dispatch, `engine/thread.rs` the thread's loop.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use semantic_domain::block_pool::BlockPool;
-use semantic_domain::persistence::{AgentPersistence, LoadResult};
+use semantic_domain::persistence::AgentPersistence;
 use semantic_domain::{AgentKey, GenerateRequest, RequestId};
+use tokio::sync::{mpsc as tokio_mpsc, oneshot};
 
 use crate::admission_gate::AdmissionGate;
 use crate::agent_cache::AgentInfo;
-use crate::scheduler::{EvictTarget, Loader};
-use tokio::sync::{mpsc as tokio_mpsc, oneshot};
-
-use crate::llama_compute::{ContextShape, LlamaCompute};
 use crate::model::LoadedModel;
-use crate::scheduler::{PrefixSharing, Scheduler, SchedulerLimits, StepReport};
+use crate::scheduler::EvictTarget;
 use crate::sequence::Sequence;
 use crate::stream::GenerationStream;
-use crate::telemetry::{self, EngineGauges, Heartbeat};
+use crate::telemetry::{self, Heartbeat};
 use crate::{EngineConfig, EngineError};
+
+mod command;
+mod thread;
+
+use command::Command;
+use thread::Tiers;
 
 /// A point-in-time view of the engine, answered by the engine thread.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -65,29 +70,6 @@ pub struct EngineCounters {
 
 /// How often an idle engine thread wakes to beat its heartbeat.
 pub const IDLE_BEAT: Duration = Duration::from_secs(1);
-
-enum Command {
-    Submit(Box<Sequence>),
-    Snapshot(oneshot::Sender<EngineSnapshot>),
-    Loaded {
-        agent: AgentKey,
-        result: LoadResult,
-        secs: f64,
-    },
-    ListAgents(oneshot::Sender<Vec<AgentInfo>>),
-    EvictAgent {
-        agent: AgentKey,
-        target: EvictTarget,
-        reply: oneshot::Sender<bool>,
-    },
-    DeleteAgent {
-        agent: AgentKey,
-        keep_disk: bool,
-        reply: oneshot::Sender<bool>,
-    },
-    PersistAll(oneshot::Sender<()>),
-    Shutdown,
-}
 
 struct Shared {
     commands: Mutex<Sender<Command>>,
@@ -151,7 +133,7 @@ impl EngineHandle {
             };
             std::thread::Builder::new()
                 .name("semantic-engine".into())
-                .spawn(move || engine_thread(&model, &config, counters, &rx, &ready_tx, tiers))
+                .spawn(move || thread::run(&model, &config, counters, &rx, &ready_tx, tiers))
                 .map_err(|e| {
                     EngineError::ContextCreate(format!("cannot spawn engine thread: {e}"))
                 })?
@@ -432,289 +414,4 @@ impl EngineHandle {
             .map_err(|_| EngineError::Stopped)?;
         tx.send(command).map_err(|_| EngineError::Stopped)
     }
-}
-
-/// What the engine thread needs for the warm and disk tiers.
-struct Tiers {
-    persistence: Option<Arc<dyn AgentPersistence>>,
-    /// To post load results back to the engine thread.
-    commands: Sender<Command>,
-}
-
-/// A thread that reads agents' files on request and posts the result back,
-/// so the engine thread never waits on disk.
-fn spawn_loader(
-    persistence: Arc<dyn AgentPersistence>,
-    commands: Sender<Command>,
-) -> Option<Loader> {
-    let (tx, rx) = mpsc::channel::<AgentKey>();
-    let spawned = std::thread::Builder::new()
-        .name("semantic-loader".into())
-        .spawn(move || {
-            while let Ok(agent) = rx.recv() {
-                let started = std::time::Instant::now();
-                let result = persistence.load(&agent);
-                let secs = started.elapsed().as_secs_f64();
-                if commands
-                    .send(Command::Loaded {
-                        agent,
-                        result,
-                        secs,
-                    })
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        });
-    match spawned {
-        Ok(_) => Some(Box::new(move |agent| {
-            let _ = tx.send(agent);
-        })),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the loader thread; disk hits will be recomputed");
-            None
-        }
-    }
-}
-
-fn engine_thread(
-    model: &LoadedModel,
-    config: &EngineConfig,
-    counters: Arc<EngineCounters>,
-    commands: &Receiver<Command>,
-    ready: &mpsc::SyncSender<Result<(), EngineError>>,
-    tiers: Tiers,
-) {
-    let scheduler = match build_scheduler(model, config) {
-        Ok(scheduler) => scheduler,
-        Err(e) => {
-            let _ = ready.send(Err(e));
-            return;
-        }
-    };
-    let loader = tiers
-        .persistence
-        .clone()
-        .and_then(|p| spawn_loader(p, tiers.commands.clone()));
-    drop(tiers.commands);
-    let queue = counters.clone();
-    let mut scheduler = scheduler
-        .with_tiers(config.warm_budget_bytes, tiers.persistence.clone(), loader)
-        .disk_budget(config.disk_budget_bytes)
-        .stall_admission(config.stall_admission_for_tests)
-        .prefix_sharing(if config.share_prefixes_across_tenants {
-            PrefixSharing::AcrossTenants
-        } else {
-            PrefixSharing::WithinTenant
-        })
-        .on_dequeue(Box::new(move || {
-            let depth = queue.queued.fetch_sub(1, Ordering::SeqCst);
-            telemetry::queue_depth(depth.saturating_sub(1));
-        }));
-    let counters = counters.as_ref();
-    if let Some(persistence) = &tiers.persistence {
-        let stored = persistence.index();
-        tracing::info!(agents = stored.len(), "disk tier indexed");
-        scheduler.seed_disk_index(stored);
-    }
-    counters
-        .pool_total_blocks
-        .store(scheduler.pool().total_blocks(), Ordering::Relaxed);
-    counters.heartbeat.beat();
-    counters.progress.beat();
-    // Every engine series exists, at its start-up value, before `start`
-    // returns: a scrape of a fresh server sees zeros, not nothing.
-    telemetry::register();
-    let mut gauges = EngineGauges::new();
-    publish_gauges(&scheduler, &mut gauges, true);
-    // Only now does `start` return: a started engine has its disk tier
-    // indexed, so returning agents are found from the first request on.
-    let _ = ready.send(Ok(()));
-    tracing::info!(
-        context_tokens = config.total_blocks() * config.block_tokens,
-        max_sequences = config.max_sequences,
-        step_token_budget = config.step_token_budget,
-        kv_type = %config.kv_type,
-        "engine ready"
-    );
-    'run: loop {
-        counters.heartbeat.beat();
-        publish_pool(&scheduler, counters);
-        // Idle with unsaved turns: save one, unless work is waiting.
-        while scheduler.is_idle() && scheduler.has_unsaved() {
-            match commands.try_recv() {
-                Ok(cmd) => {
-                    if !handle(cmd, &mut scheduler, counters) {
-                        break 'run;
-                    }
-                }
-                Err(_) => scheduler.persist_one(),
-            }
-            counters.heartbeat.beat();
-        }
-        if scheduler.is_idle() {
-            counters.progress.beat();
-            publish_gauges(&scheduler, &mut gauges, true);
-            // Wake up now and then to beat (an idle engine is alive), and
-            // when an unsaved turn settles.
-            let wait = scheduler
-                .unsaved_settles_in()
-                .map_or(IDLE_BEAT, |settle| settle.min(IDLE_BEAT));
-            match commands.recv_timeout(wait) {
-                Ok(cmd) => {
-                    if !handle(cmd, &mut scheduler, counters) {
-                        break;
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => continue,
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-        }
-        let mut stop = false;
-        while let Ok(cmd) = commands.try_recv() {
-            stop |= !handle(cmd, &mut scheduler, counters);
-        }
-        if stop {
-            break;
-        }
-        let report = scheduler.step();
-        if report.batch_tokens > 0 || report.admitted > 0 || scheduler.waiting() == 0 {
-            counters.progress.beat();
-        }
-        publish(&mut scheduler, counters, report);
-        gauges.step(report.batch_tokens, report.sampled);
-        publish_gauges(&scheduler, &mut gauges, false);
-        if report.batch_tokens == 0 && !scheduler.is_idle() {
-            // Everything waiting is blocked (on a file being read, or on a
-            // busy agent): sleep until a command arrives, polling now and
-            // then for callers that went away.
-            match commands.recv_timeout(std::time::Duration::from_millis(10)) {
-                Ok(cmd) => {
-                    if !handle(cmd, &mut scheduler, counters) {
-                        break;
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-        }
-    }
-    scheduler.persist_all();
-    scheduler.abort_all("the engine shut down before this request finished");
-    counters.queued.store(0, Ordering::SeqCst);
-    counters.running.store(0, Ordering::SeqCst);
-    telemetry::queue_depth(0);
-    publish_gauges(&scheduler, &mut gauges, true);
-}
-
-fn publish_gauges(scheduler: &Scheduler<LlamaCompute<'_>>, gauges: &mut EngineGauges, idle: bool) {
-    gauges.publish(
-        scheduler.running(),
-        scheduler.pool(),
-        scheduler.agents(),
-        idle,
-    );
-}
-
-fn build_scheduler<'m>(
-    model: &'m LoadedModel,
-    config: &EngineConfig,
-) -> Result<Scheduler<LlamaCompute<'m>>, EngineError> {
-    let pool = BlockPool::new(config.total_blocks(), config.block_tokens).map_err(|e| {
-        EngineError::InvalidConfig {
-            setting: "context_tokens",
-            reason: e.to_string(),
-        }
-    })?;
-    let shape = ContextShape {
-        context_tokens: pool.total_blocks() * pool.block_tokens(),
-        max_sequences: config.max_sequences,
-        batch_tokens: config.step_token_budget,
-        threads: config.threads(),
-        kv_type: config.kv_type,
-    };
-    let compute = LlamaCompute::new(model, shape)?;
-    let limits = SchedulerLimits {
-        step_token_budget: config.step_token_budget as usize,
-        max_sequences: config.max_sequences as usize,
-    };
-    Ok(Scheduler::new(compute, limits, pool))
-}
-
-/// Apply one command; false means "stop the engine".
-fn handle(
-    cmd: Command,
-    scheduler: &mut Scheduler<LlamaCompute<'_>>,
-    counters: &EngineCounters,
-) -> bool {
-    match cmd {
-        Command::Submit(seq) => scheduler.enqueue(*seq),
-        Command::Snapshot(reply) => {
-            let _ = reply.send(EngineSnapshot {
-                waiting: scheduler.waiting(),
-                running: scheduler.running(),
-                kv_tokens: scheduler.kv_tokens_held(),
-                pool_total_blocks: scheduler.pool().total_blocks(),
-                pool_used_blocks: scheduler.pool().used_blocks(),
-                steps: counters.steps.load(Ordering::Relaxed),
-            });
-        }
-        Command::Loaded {
-            agent,
-            result,
-            secs,
-        } => scheduler.on_loaded(agent, result, secs),
-        Command::ListAgents(reply) => {
-            let _ = reply.send(scheduler.agents().list());
-        }
-        Command::EvictAgent {
-            agent,
-            target,
-            reply,
-        } => {
-            let _ = reply.send(scheduler.evict_agent(&agent, target));
-        }
-        Command::DeleteAgent {
-            agent,
-            keep_disk,
-            reply,
-        } => {
-            let _ = reply.send(scheduler.delete_agent(&agent, keep_disk));
-        }
-        Command::PersistAll(reply) => {
-            scheduler.persist_all();
-            let _ = reply.send(());
-        }
-        Command::Shutdown => return false,
-    }
-    true
-}
-
-/// Pool occupancy for readers on other threads (probes, metrics).
-fn publish_pool(scheduler: &Scheduler<LlamaCompute<'_>>, counters: &EngineCounters) {
-    let pool = scheduler.pool();
-    counters
-        .pool_used_blocks
-        .store(pool.used_blocks(), Ordering::Relaxed);
-    counters
-        .pool_pinned_blocks
-        .store(scheduler.pinned_blocks(), Ordering::Relaxed);
-}
-
-fn publish(
-    scheduler: &mut Scheduler<LlamaCompute<'_>>,
-    counters: &EngineCounters,
-    report: StepReport,
-) {
-    counters
-        .running
-        .store(scheduler.running(), Ordering::Relaxed);
-    counters.steps.fetch_add(1, Ordering::Relaxed);
-    counters
-        .batch_tokens
-        .fetch_add(report.batch_tokens as u64, Ordering::Relaxed);
-    counters
-        .sampled_tokens
-        .fetch_add(report.sampled as u64, Ordering::Relaxed);
 }

@@ -69,6 +69,10 @@ pub enum GgufError {
     BadValueType { what: String, ty: u32 },
     #[error("GGUF arrays nested deeper than {MAX_ARRAY_DEPTH} levels in {0}")]
     TooDeep(String),
+    #[error("GGUF tensor data would start at byte {data_offset}, past the end of the {file_len}-byte file (truncated, or an absurd general.alignment?)")]
+    DataPastEnd { data_offset: u64, file_len: u64 },
+    #[error("GGUF metadata key {0:?} is not UTF-8 text")]
+    KeyNotUtf8(String),
     #[error("GGUF metadata key {0:?} appears twice")]
     DuplicateKey(String),
     #[error("GGUF tensor {name:?}: {reason}")]
@@ -237,6 +241,12 @@ impl GgufHeader {
             .map(|_| read_tensor_info(&mut r))
             .collect::<Result<Vec<_>, _>>()?;
         let data_offset = r.pos.next_multiple_of(u64::from(alignment));
+        if data_offset > file_len {
+            return Err(GgufError::DataPastEnd {
+                data_offset,
+                file_len,
+            });
+        }
         check_tensor_offsets(&tensors, data_offset, file_len)?;
         Ok(Self {
             version,
@@ -257,7 +267,11 @@ fn read_metadata(
     let mut metadata = Vec::with_capacity(count as usize);
     for i in 0..count {
         let key = r.string(&format!("metadata key {i}"))?;
-        let key = String::from_utf8_lossy(&key).into_owned();
+        // The format says keys are ASCII; a lossy conversion would merge
+        // distinct keys and change the header's bytes (found by fuzzing).
+        let key = String::from_utf8(key).map_err(|e| {
+            GgufError::KeyNotUtf8(String::from_utf8_lossy(e.as_bytes()).into_owned())
+        })?;
         let t = r.u32(&format!("the type of {key:?}"))?;
         let value = r.value(t, &key, 0)?;
         if !seen.insert(key.clone()) {
@@ -532,7 +546,9 @@ pub fn write_header(header: &GgufHeader, out: &mut impl Write) -> std::io::Resul
         w.put(&t.offset.to_le_bytes())?;
     }
     let end = w.pos.next_multiple_of(u64::from(header.alignment.max(1)));
-    w.put(&vec![0u8; (end - w.pos) as usize])?;
+    // Streamed, not allocated: an alignment may be up to 2^31.
+    let padding = end - w.pos;
+    std::io::copy(&mut std::io::repeat(0).take(padding), w.inner)?;
     Ok(end)
 }
 

@@ -167,6 +167,22 @@ fn bad_magic_version_alignment_and_tensors_are_named() {
     let e = read(&file_of(&odd, 64)).unwrap_err().to_string();
     assert!(e.contains("general.alignment"), "{e}");
 
+    // Found by fuzzing: an alignment of 2^31 put the data offset gigabytes
+    // past the end of the file (and the writer allocated the padding).
+    let mut bytes = Vec::new();
+    write_header(&small_header(), &mut bytes).unwrap();
+    let at = bytes
+        .windows(17)
+        .position(|w| w == b"general.alignment")
+        .unwrap();
+    bytes[at + 17 + 4..at + 17 + 8].copy_from_slice(&(1u32 << 31).to_le_bytes());
+    let e = read(&bytes).unwrap_err().to_string();
+    assert!(
+        e.contains("would start at byte 2147483648, past the end"),
+        "{e}"
+    );
+    fuzz_header(&bytes);
+
     let mut dims = small_header();
     dims.tensors[0].dims = vec![1; 5];
     let e = read(&file_of(&dims, 64)).unwrap_err().to_string();
@@ -181,6 +197,25 @@ fn bad_magic_version_alignment_and_tensors_are_named() {
     outside.tensors[0].offset = 1 << 20;
     let e = read(&file_of(&outside, 64)).unwrap_err().to_string();
     assert!(e.contains("64 bytes of tensor data"), "{e}");
+}
+
+/// Found by fuzzing: a key with a non-UTF-8 byte was kept lossily, so it
+/// did not serialise back to the bytes it came from (and two such keys
+/// could collide). Such keys are now refused, naming the key.
+#[test]
+fn a_key_that_is_not_utf8_is_refused() {
+    let mut bytes = file_of(&small_header(), 64);
+    let at = bytes
+        .windows(17)
+        .position(|w| w == b"general.alignment")
+        .unwrap();
+    bytes[at + 16] = 0xff;
+    let e = read(&bytes).unwrap_err().to_string();
+    assert!(
+        e.contains("\"general.alignmen\u{fffd}\" is not UTF-8"),
+        "{e}"
+    );
+    fuzz_header(&bytes);
 }
 
 #[test]

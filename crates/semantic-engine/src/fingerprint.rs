@@ -6,44 +6,35 @@
 //! hyper-parameters, tokenizer, quantization) and the tensor layout (names,
 //! types, shapes, offsets) — without reading the weights.
 
-use std::ffi::CString;
 use std::io::Read;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use crate::gguf::GgufHeader;
 use crate::EngineError;
 
-/// Byte length of the GGUF header region (everything before tensor data).
+/// Byte length of the GGUF header region (everything before tensor data),
+/// by our bounded reader; the same offset llama.cpp's
+/// `gguf_get_data_offset` gives (`tests/gguf.rs` checks it on real models),
+/// so fingerprints, which key every cache file, did not change with it.
 fn header_len(path: &Path) -> Result<u64, EngineError> {
-    let err = |reason: &str| EngineError::ModelLoad {
-        path: path.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let c_path = CString::new(path.to_string_lossy().as_bytes())
-        .map_err(|_| err("path contains a NUL byte"))?;
-    let params = llama_cpp_sys_2::gguf_init_params {
-        no_alloc: true,
-        ctx: std::ptr::null_mut(),
-    };
-    // SAFETY: `c_path` is a valid NUL-terminated string that outlives the
-    // call; with `no_alloc` gguf only parses the header. The returned
-    // context is checked for NULL, used once and freed exactly once.
-    let offset = unsafe {
-        let ctx = llama_cpp_sys_2::gguf_init_from_file(c_path.as_ptr(), params);
-        if ctx.is_null() {
-            return Err(err("cannot parse the GGUF header"));
-        }
-        let offset = llama_cpp_sys_2::gguf_get_data_offset(ctx);
-        llama_cpp_sys_2::gguf_free(ctx);
-        offset
-    };
-    Ok(offset as u64)
+    GgufHeader::read_file(path)
+        .map(|h| h.data_offset)
+        .map_err(|e| EngineError::ModelLoad {
+            path: path.to_owned(),
+            reason: format!("invalid GGUF header: {e}"),
+        })
 }
 
 /// Hex SHA-256 of the GGUF header region.
 pub fn model_fingerprint(path: &Path) -> Result<String, EngineError> {
-    let len = header_len(path)?;
+    fingerprint_of_header(path, header_len(path)?)
+}
+
+/// Hex SHA-256 of the first `len` bytes of `path` (the header region of a
+/// header already read, [`crate::gguf::GgufHeader::data_offset`]).
+pub fn fingerprint_of_header(path: &Path, len: u64) -> Result<String, EngineError> {
     let file = std::fs::File::open(path).map_err(|e| EngineError::ModelLoad {
         path: path.to_owned(),
         reason: format!("cannot read the file: {e}"),

@@ -14,6 +14,7 @@ pub mod cost_model;
 pub mod engine;
 pub mod error;
 pub mod fingerprint;
+pub mod gguf;
 pub mod grammar;
 pub mod llama_compute;
 pub mod model;

@@ -1,7 +1,6 @@
 //! Loading a GGUF model and the model-level operations that are safe from
 //! any thread (tokenizing, detokenizing, chat templating).
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -13,6 +12,7 @@ use semantic_domain::chat::ChatMessage;
 use semantic_domain::chat_template::ChatTemplate;
 use semantic_domain::{KvGeometry, TokenId};
 
+use crate::gguf::{GgufError, GgufHeader};
 use crate::EngineError;
 
 /// llama.cpp's process-wide backend, initialised once and never freed.
@@ -60,31 +60,27 @@ pub struct LoadedModel {
     template: ChatTemplate,
 }
 
-/// GGUF files start with these four bytes.
-const GGUF_MAGIC: &[u8; 4] = b"GGUF";
-
-fn check_gguf(path: &Path) -> Result<(), EngineError> {
-    let load_err = |reason: String| EngineError::ModelLoad {
-        path: path.to_owned(),
-        reason,
-    };
+/// Read the header with our bounded reader before llama.cpp sees the file:
+/// a hostile header (absurd counts or lengths) is refused here with an
+/// error naming the field, instead of reaching llama.cpp's parser.
+fn check_gguf(path: &Path) -> Result<GgufHeader, EngineError> {
     if !path.is_file() {
         return Err(EngineError::ModelNotFound(path.to_owned()));
     }
-    let mut magic = [0u8; 4];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .map_err(|e| load_err(format!("cannot read the file: {e}")))?;
-    if &magic != GGUF_MAGIC {
-        return Err(load_err("not a GGUF file (bad magic bytes)".into()));
-    }
-    Ok(())
+    GgufHeader::read_file(path).map_err(|e| EngineError::ModelLoad {
+        path: path.to_owned(),
+        reason: match e {
+            GgufError::Io(e) => format!("cannot read the file: {e}"),
+            GgufError::BadMagic(_) => "not a GGUF file (bad magic bytes)".into(),
+            e => format!("invalid GGUF header: {e}"),
+        },
+    })
 }
 
 impl LoadedModel {
     /// Load a GGUF file, reporting progress in [0, 1].
     pub fn load(path: &Path, progress: impl FnMut(f32) + 'static) -> Result<Self, EngineError> {
-        check_gguf(path)?;
+        let header = check_gguf(path)?;
         let mut progress = progress;
         let params = LlamaModelParams::default().with_progress_callback(move |p| {
             progress(p);
@@ -96,7 +92,7 @@ impl LoadedModel {
                 reason: format!("llama.cpp rejected it ({e}); is the file truncated or corrupt?"),
             }
         })?;
-        let fingerprint = crate::fingerprint::model_fingerprint(path)?;
+        let fingerprint = crate::fingerprint::fingerprint_of_header(path, header.data_offset)?;
         let info = model_info(&llama, path, fingerprint);
         let template = chat_template(&llama)?;
         Ok(Self {

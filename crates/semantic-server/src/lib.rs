@@ -22,6 +22,7 @@ pub mod error;
 pub mod error_envelope;
 pub mod extract;
 pub mod front;
+pub mod fuzzing;
 pub mod gateway;
 pub mod generation;
 pub mod health;

@@ -195,6 +195,44 @@ pub fn read_header(
     decode_header(&json).map_err(|p| p.at(path))
 }
 
+/// A whole agent file held in memory, checked as a load checks it: the
+/// header, the exact length it describes, the blob's checksum. Returns the
+/// header and the blob. (Loads map the file instead; this is the same check
+/// over bytes, for the fuzz target and its replay test.)
+pub fn decode_file<'b>(bytes: &'b [u8], path: &Path) -> Result<(FileHeader, &'b [u8]), StoreError> {
+    let header = read_header(&mut &bytes[..], bytes.len() as u64, path)?;
+    let expected = header.expected_file_len();
+    if bytes.len() as u64 != expected {
+        return Err(StoreError::corrupt(
+            path,
+            format!(
+                "file is {} bytes but its header describes {expected}",
+                bytes.len()
+            ),
+        ));
+    }
+    // data_offset <= expected == bytes.len(), so the slice is in bounds.
+    let blob = &bytes[header.data_offset as usize..];
+    crate::disk_store::verify_checksum(&header, checksum(blob), path)?;
+    Ok((header, blob))
+}
+
+/// Fuzz entry point: any bytes give a verified file or an error, never a
+/// panic, a hang or an allocation beyond the header limit; a file that
+/// decodes must encode back to the same header.
+pub fn fuzz_file(bytes: &[u8]) {
+    let Ok((header, blob)) = decode_file(bytes, Path::new("fuzz-input.safetensors")) else {
+        return;
+    };
+    let again = encode_header(&header.meta, checksum(blob))
+        .ok()
+        .and_then(|h| read_header(&mut h.as_slice(), u64::MAX, Path::new("re-encoded")).ok());
+    assert!(
+        again.is_some_and(|again| again.meta == header.meta),
+        "an agent file that decodes does not survive re-encoding"
+    );
+}
+
 /// Decode and check the JSON header (without the 8-byte prefix).
 pub(crate) fn decode_header(json: &[u8]) -> Result<FileHeader, HeaderProblem> {
     let text = match std::str::from_utf8(json) {

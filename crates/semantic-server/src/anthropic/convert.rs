@@ -53,16 +53,28 @@ pub fn plan(
 ) -> Result<MessagesPlan, ApiError> {
     models::resolve(state, &req.model)?;
     state.gateway.limits.check_messages(req.messages.len())?;
-    let sampling = sampling(&req, state.engine.config().default_temperature)?;
+    let default_temperature = state.engine.config().default_temperature;
+    let plan = convert(req, headers, tenant, default_temperature)?;
+    state.gateway.rate_limits.check_agent(plan.agent.as_ref())?;
+    Ok(plan)
+}
+
+/// The request's own checks and its conversion into domain types: all of
+/// [`plan`] that needs no server state (the fuzz target runs exactly this).
+pub fn convert(
+    req: MessagesRequest,
+    headers: &HeaderMap,
+    tenant: CallerTenant,
+    default_temperature: Option<f32>,
+) -> Result<MessagesPlan, ApiError> {
+    let sampling = sampling(&req, default_temperature)?;
     let agent = agent(headers, &req).map(|a| tenant.agent(a));
-    state.gateway.rate_limits.check_agent(agent.as_ref())?;
-    let stream = req.stream.unwrap_or(false);
     Ok(MessagesPlan {
+        stream: req.stream.unwrap_or(false),
         conversation: prompt_of(req)?,
         sampling,
         tenant: tenant.0,
         agent,
-        stream,
     })
 }
 
@@ -74,7 +86,8 @@ pub fn conversation(state: &AppState, req: MessagesRequest) -> Result<Conversati
     prompt_of(req)
 }
 
-fn prompt_of(req: MessagesRequest) -> Result<Conversation, ApiError> {
+/// What `count_tokens` checks of a request beyond the model and its size.
+pub fn prompt_of(req: MessagesRequest) -> Result<Conversation, ApiError> {
     let tools = tools::tool_request(req.tools, req.tool_choice)?;
     let (messages, prefill) = messages(req.system, req.messages)?;
     Ok(Conversation {

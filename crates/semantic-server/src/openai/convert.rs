@@ -3,7 +3,7 @@
 
 use axum::http::HeaderMap;
 use semantic_domain::chat::{ChatMessage, Role, ToolCall};
-use semantic_domain::{AgentKey, SamplingParams, TenantId};
+use semantic_domain::{AgentId, AgentKey, SamplingParams, TenantId};
 
 use super::tools;
 use super::types::{
@@ -42,19 +42,34 @@ pub fn plan(
 ) -> Result<ChatPlan, ApiError> {
     models::resolve(state, &req.model)?;
     state.gateway.limits.check_messages(req.messages.len())?;
+    let agent = request_agent(headers, &req).map(|a| tenant.agent(a));
+    state.gateway.rate_limits.check_agent(agent.as_ref())?;
+    let default_temperature = state.engine.config().default_temperature;
+    convert(req, (tenant.0, agent), default_temperature)
+}
+
+/// The agent a request names: headers, then `session_id`, `prompt_cache_key`.
+pub fn request_agent(headers: &HeaderMap, req: &ChatCompletionRequest) -> Option<AgentId> {
+    agent_id::resolve(
+        headers,
+        &[req.session_id.as_deref(), req.prompt_cache_key.as_deref()],
+    )
+}
+
+/// The request's own checks and its conversion into domain types: all of
+/// [`plan`] that needs no server state (the fuzz target runs exactly this).
+pub fn convert(
+    req: ChatCompletionRequest,
+    (tenant, agent): (TenantId, Option<AgentKey>),
+    default_temperature: Option<f32>,
+) -> Result<ChatPlan, ApiError> {
     if let Some(n) = req.n.filter(|&n| n != 1) {
         return Err(ApiError::invalid_request(format!(
             "n must be 1 (got {n}); only one choice is supported"
         ))
         .with_param("n"));
     }
-    let agent = agent_id::resolve(
-        headers,
-        &[req.session_id.as_deref(), req.prompt_cache_key.as_deref()],
-    )
-    .map(|a| tenant.agent(a));
-    state.gateway.rate_limits.check_agent(agent.as_ref())?;
-    let (sampling, max_tokens_field) = sampling(&req, state.engine.config().default_temperature)?;
+    let (sampling, max_tokens_field) = sampling(&req, default_temperature)?;
     let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
     let single_call = req.parallel_tool_calls == Some(false);
     let tools = tools::tool_request(req.tools, req.tool_choice, req.response_format, single_call)?;
@@ -62,7 +77,7 @@ pub fn plan(
         messages: messages(req.messages)?,
         tools,
         sampling,
-        tenant: tenant.0,
+        tenant,
         agent,
         stream: req.stream.unwrap_or(false),
         include_usage,

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use semantic_domain::AgentId;
+use semantic_domain::{AgentId, SamplingParams};
 use serde_json::{json, Value};
 
 use super::chain::{self, off_runtime, Chain};
@@ -19,7 +19,7 @@ use super::convert;
 use super::items::{self, item_id, Entry};
 use super::stream;
 use super::turn::{output_items, text_echo, Echo, Turn};
-use super::types::ResponsesRequest;
+use super::types::{Item, ResponsesRequest};
 use crate::agent_id;
 use crate::error::{ApiError, ParamNames};
 use crate::extract::ApiJson;
@@ -42,9 +42,8 @@ pub async fn create(
     let Some(input) = req.input.as_ref() else {
         return Err(ApiError::invalid_request("input is required").with_param("input"));
     };
-    let input_items = items::parse_input(input)?;
-    let tools = convert::tools(&req)?;
-    let sampling = convert::sampling(&req, state.engine.config().default_temperature)?;
+    let (input_items, tools, sampling) =
+        read_request(&req, input, state.engine.config().default_temperature)?;
     let chain = match req.previous_response_id.clone() {
         Some(id) => chain::resolve(state.gateway.responses.clone(), tenant.0.clone(), id).await?,
         None => Chain::default(),
@@ -100,8 +99,21 @@ pub async fn create(
     Ok(Json(object).into_response())
 }
 
+/// The request's own checks and its conversion: `input` into items, tools,
+/// sampling (the fuzz target runs exactly this, then renders the items).
+pub fn read_request(
+    req: &ResponsesRequest,
+    input: &Value,
+    default_temperature: Option<f32>,
+) -> Result<(Vec<Item>, convert::Tools, SamplingParams), ApiError> {
+    let input_items = items::parse_input(input)?;
+    let tools = convert::tools(req)?;
+    let sampling = convert::sampling(req, default_temperature)?;
+    Ok((input_items, tools, sampling))
+}
+
 /// The request's settings as the response repeats them.
-fn echo(req: &ResponsesRequest, sampling: &semantic_domain::SamplingParams) -> Echo {
+fn echo(req: &ResponsesRequest, sampling: &SamplingParams) -> Echo {
     Echo {
         instructions: req.instructions.clone(),
         max_output_tokens: req.max_output_tokens,

@@ -1,0 +1,6 @@
+//! See `semantic_server::fuzzing::responses` for what must hold.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    semantic_server::fuzzing::responses(data);
+});

@@ -89,6 +89,9 @@ mod tests {
         let other = clock.clone();
         other.advance(Duration::from_secs(2));
         assert_eq!(clock.now() - t0, Duration::from_secs(2));
-        assert_eq!(clock.wall().duration_since(w0).ok(), Some(Duration::from_secs(2)));
+        assert_eq!(
+            clock.wall().duration_since(w0).ok(),
+            Some(Duration::from_secs(2))
+        );
     }
 }

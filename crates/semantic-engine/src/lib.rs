@@ -8,6 +8,7 @@ pub mod admission_gate;
 pub mod agent_cache;
 pub mod backend;
 pub mod bench;
+pub mod clock;
 pub mod config;
 pub mod corpus;
 pub mod cost_model;

@@ -23,6 +23,7 @@ use semantic_domain::{AgentKey, FinishReason};
 
 use crate::agent_cache::AgentCache;
 use crate::backend::{BatchToken, ComputeBackend, SlotId};
+use crate::clock::{Clock, SystemClock};
 use crate::cost_model::CostModel;
 use crate::sequence::{AfterSample, Sequence};
 use placement::Readiness;
@@ -85,6 +86,8 @@ pub struct Scheduler<B: ComputeBackend> {
     /// Test hook: admission never finds room (the stuck-engine probe test).
     stall_admission: bool,
     sharing: PrefixSharing,
+    /// Settle times and agents' last use (a hand-moved clock in tests).
+    clock: Arc<dyn Clock>,
     batch: Vec<BatchToken>,
     /// Called the moment a request leaves the queue, before any of its
     /// tokens can reach the caller, so a queue-depth counter is never stale.
@@ -110,6 +113,7 @@ impl<B: ComputeBackend> Scheduler<B> {
             unplaced_loads: HashMap::new(),
             stall_admission: false,
             sharing: PrefixSharing::WithinTenant,
+            clock: Arc::new(SystemClock),
             batch: Vec::with_capacity(limits.step_token_budget),
             on_dequeue: None,
         }
@@ -127,6 +131,12 @@ impl<B: ComputeBackend> Scheduler<B> {
         self.agents = AgentCache::new(warm_budget);
         self.persistence = persistence;
         self.loader = loader;
+        self
+    }
+
+    /// Decide settle times and last use by `clock` (tests move it by hand).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 

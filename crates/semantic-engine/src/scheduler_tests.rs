@@ -1310,6 +1310,7 @@ mod persistence_settle {
     use semantic_domain::{AgentId, AgentKey, TenantId};
 
     use super::*;
+    use crate::clock::ManualClock;
     use crate::scheduler::tiering::SNAPSHOT_SETTLE;
 
     /// Records the agents whose snapshots the scheduler hands over.
@@ -1342,11 +1343,15 @@ mod persistence_settle {
         fn flush(&self) {}
     }
 
-    fn with_recording() -> (Sched, Arc<Recording>) {
+    /// A scheduler persisting into a recording, on a clock the test moves.
+    fn with_recording() -> (Sched, Arc<Recording>, ManualClock) {
         let recording = Arc::new(Recording::default());
         let persistence: Arc<dyn AgentPersistence> = recording.clone();
-        let s = scheduler(64, 4, 64).with_tiers(1 << 30, Some(persistence), None);
-        (s, recording)
+        let clock = ManualClock::new();
+        let s = scheduler(64, 4, 64)
+            .with_tiers(1 << 30, Some(persistence), None)
+            .with_clock(Arc::new(clock.clone()));
+        (s, recording, clock)
     }
 
     /// One turn of agent `a`: the first `len` tokens of one conversation's
@@ -1357,12 +1362,19 @@ mod persistence_settle {
 
     #[test]
     fn a_finished_turn_is_snapshotted_only_once_it_has_settled() {
-        let (mut s, recording) = with_recording();
+        let (mut s, recording, clock) = with_recording();
         turn(&mut s, 1, 40);
         s.persist_one();
         assert!(recording.saved().is_empty(), "snapshotted before settling");
         assert!(!s.has_unsaved());
-        std::thread::sleep(SNAPSHOT_SETTLE);
+        clock.advance(SNAPSHOT_SETTLE - std::time::Duration::from_millis(1));
+        s.persist_one();
+        assert!(recording.saved().is_empty(), "snapshotted 1 ms early");
+        assert_eq!(
+            s.unsaved_settles_in(),
+            Some(std::time::Duration::from_millis(1))
+        );
+        clock.advance(std::time::Duration::from_millis(1));
         assert!(s.has_unsaved());
         s.persist_one();
         assert_eq!(
@@ -1378,11 +1390,11 @@ mod persistence_settle {
 
     #[test]
     fn an_agent_back_before_its_turn_settled_skips_that_snapshot() {
-        let (mut s, recording) = with_recording();
+        let (mut s, recording, clock) = with_recording();
         turn(&mut s, 1, 40);
         turn(&mut s, 2, 60);
         assert!(recording.saved().is_empty());
-        std::thread::sleep(SNAPSHOT_SETTLE);
+        clock.advance(SNAPSHOT_SETTLE);
         s.persist_one();
         s.persist_one();
         // Only the second turn's state is handed over: it holds the first.

@@ -98,7 +98,7 @@ impl<B: ComputeBackend> Scheduler<B> {
                 AgentEntry {
                     tokens: tokens.clone(),
                     tier: Tier::Hot,
-                    last_use: SystemTime::now(),
+                    last_use: self.clock.wall(),
                     state_bytes,
                 },
             );
@@ -109,7 +109,7 @@ impl<B: ComputeBackend> Scheduler<B> {
             owner: seq.owner(),
             tokens,
             dirty,
-            finished: Instant::now(),
+            finished: self.clock.now(),
             persist_report: seq.persist_report.take().filter(|_| dirty),
             tenant: seq.tenant.clone(),
             agent: seq.agent,
@@ -191,7 +191,7 @@ impl<B: ComputeBackend> Scheduler<B> {
             last_use: self
                 .agents
                 .get(agent)
-                .map_or_else(SystemTime::now, |e| e.last_use),
+                .map_or_else(|| self.clock.wall(), |e| e.last_use),
         };
         let has_disk = self.persistence.is_some();
         let moved = self
@@ -305,12 +305,14 @@ impl<B: ComputeBackend> Scheduler<B> {
     /// itself happens on the writer thread.
     pub(super) fn persist_dirty(&mut self, max: usize, min_age: Duration) {
         let mut done = 0;
+        let now = self.clock.now();
         for i in 0..self.parked.len() {
             if done == max {
                 return;
             }
             let p = &self.parked[i];
-            if p.dirty && p.agent.is_some() && p.finished.elapsed() >= min_age {
+            if p.dirty && p.agent.is_some() && now.saturating_duration_since(p.finished) >= min_age
+            {
                 self.persist_parked(i);
                 done += 1;
             }
@@ -328,7 +330,10 @@ impl<B: ComputeBackend> Scheduler<B> {
         self.parked
             .iter()
             .filter(|p| p.dirty)
-            .map(|p| SNAPSHOT_SETTLE.saturating_sub(p.finished.elapsed()))
+            .map(|p| {
+                SNAPSHOT_SETTLE
+                    .saturating_sub(self.clock.now().saturating_duration_since(p.finished))
+            })
             .min()
     }
 
@@ -371,7 +376,7 @@ impl<B: ComputeBackend> Scheduler<B> {
                 let last_use = self
                     .agents
                     .get(&agent)
-                    .map_or_else(SystemTime::now, |e| e.last_use);
+                    .map_or_else(|| self.clock.wall(), |e| e.last_use);
                 self.agents.set(
                     agent.clone(),
                     AgentEntry {
@@ -426,7 +431,7 @@ impl<B: ComputeBackend> Scheduler<B> {
     pub(super) fn set_tier(&mut self, agent: &AgentKey, tier: Tier) {
         if let Some(mut entry) = self.agents.remove(agent) {
             entry.tier = tier;
-            entry.last_use = SystemTime::now();
+            entry.last_use = self.clock.wall();
             self.agents.set(agent.clone(), entry);
         }
     }

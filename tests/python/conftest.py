@@ -4,8 +4,8 @@ and the official `openai` and `anthropic` SDK clients pointed at it."""
 import contextlib
 import json
 import os
+import re
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,10 +28,17 @@ def _env_path(name: str, default: str) -> Path:
     return path if path.is_absolute() else ROOT / path
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+LISTENING = re.compile(r"listening; loading the model.*?127\.0\.0\.1:(\d+)")
+
+
+def _bound_port(log_path: Path) -> int | None:
+    """The port a `--port 0` server bound, from its `listening` log line:
+    the kernel picks it at bind time, so no two servers can race for one."""
+    for line in log_path.read_text(errors="replace").splitlines():
+        found = LISTENING.search(line)
+        if found:
+            return int(found.group(1))
+    return None
 
 
 def _live(base: str) -> bool:
@@ -107,14 +114,12 @@ def spawn_server(model: Path, *args: str, ready_within: float = 60,
     assert binary.is_file(), f"server binary not found: {binary} (cargo build -p semantic-cli)"
     assert model.is_file(), f"model not found: {model} (scripts/fetch-model.sh)"
     with tempfile.TemporaryDirectory(prefix="semantic-py-") as tmp:
-        port = _free_port()
-        base = f"http://127.0.0.1:{port}"
         log_path = Path(tmp) / "server.log"
         log = open(log_path, "wb")
         proc = subprocess.Popen(
             [
                 str(binary), "serve",
-                "--host", "127.0.0.1", "--port", str(port),
+                "--host", "127.0.0.1", "--port", "0",
                 "--model", str(model),
                 "--cache-dir", str(cache_dir or Path(tmp) / "cache"),
                 *args,
@@ -125,7 +130,10 @@ def spawn_server(model: Path, *args: str, ready_within: float = 60,
         )
         try:
             deadline = time.monotonic() + ready_within
-            while not _live(base):
+            base = None
+            while base is None or not _live(base):
+                port = _bound_port(log_path)
+                base = f"http://127.0.0.1:{port}" if port else None
                 if proc.poll() is not None:
                     pytest.fail(f"server exited with {proc.returncode}:\n{log_path.read_text(errors='replace')}")
                 if time.monotonic() > deadline:

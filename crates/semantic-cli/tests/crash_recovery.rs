@@ -4,66 +4,16 @@
 //! a restarted server serves every agent from its file.
 
 mod support;
-use support::model_path;
+use support::serve_process::Serve;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(cache: &Path) -> Self {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_semantic"))
-            .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--context-tokens", "4096", "--max-sequences", "8"])
-            .arg("--model")
-            .arg(model_path())
-            .arg("--cache-dir")
-            .arg(cache)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("semantic serve starts");
-        let server = Self { child, port };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while http(port, "GET", "/health/startup", None).is_none_or(|(status, _)| status != 200) {
-            assert!(Instant::now() < deadline, "server did not come up");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
-    }
-
-    fn kill(mut self) {
-        let _ = self.child.kill(); // SIGKILL on unix
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A minimal HTTP/1.1 client: one request per connection.
 fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> Option<(u16, Value)> {
@@ -121,12 +71,12 @@ fn load(port: u16, stop: Arc<AtomicBool>, done: Arc<AtomicUsize>) -> std::thread
     })
 }
 
-#[test]
-fn sigkill_during_persistence_never_leaves_a_corrupt_file() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_persistence_never_leaves_a_corrupt_file() {
     let dir = tempfile::tempdir().unwrap();
     let completed = Arc::new(AtomicUsize::new(0));
     for round in 0..6u64 {
-        let server = Server::start(dir.path());
+        let server = Serve::start(dir.path(), &["--max-sequences", "8"]).await;
         let stop = Arc::new(AtomicBool::new(false));
         let before = completed.load(Ordering::SeqCst);
         let worker = load(server.port, stop.clone(), completed.clone());
@@ -167,7 +117,7 @@ fn sigkill_during_persistence_never_leaves_a_corrupt_file() {
     );
 
     // Every agent with a file is served from it after a restart.
-    let server = Server::start(dir.path());
+    let server = Serve::start(dir.path(), &["--max-sequences", "8"]).await;
     let (_, agents) = http(server.port, "GET", "/v1/agents", None).unwrap();
     let on_disk: Vec<String> = agents["data"]
         .as_array()

@@ -136,6 +136,10 @@ async fn the_disk_tier_keeps_within_its_budget_least_recently_used_first() {
     for i in 0..5 {
         let p = prompt(&engine, i);
         firsts.push((p.clone(), turn(&engine, &p, &format!("agent-{i}")).await));
+        // Written one after the other, so their files' times (their last
+        // use after a restart) order them as their turns were.
+        engine.persist_all().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     shutdown(engine).await;
     let sizes: Vec<u64> = (0..5)

@@ -5,12 +5,10 @@
 //! children.
 
 mod support;
-use support::model_path;
+use support::serve_process::Serve;
 
 use std::collections::HashMap;
-use std::net::TcpListener as StdListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -60,57 +58,19 @@ async fn export(State(spans): State<mpsc::UnboundedSender<Span>>, body: Bytes) -
     ExportTraceServiceResponse::default().encode_to_vec()
 }
 
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn serve(cache: &std::path::Path, otlp: &str, protocol: &str) -> Server {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_semantic"))
-        .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--context-tokens", "2048", "--max-sequences", "4"])
-        .arg("--model")
-        .arg(model_path())
-        .arg("--cache-dir")
-        .arg(cache)
-        .args(["--otlp-endpoint", otlp, "--otlp-protocol", protocol])
-        .args(["--trace-sample-ratio", "1.0"])
-        // Export every 100 ms instead of every 5 s.
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("semantic serve starts");
-    let server = Server { child, port };
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let startup = format!("http://127.0.0.1:{port}/health/startup");
-    while !client
-        .get(&startup)
-        .send()
-        .await
-        .is_ok_and(|r| r.status() == 200)
-    {
-        assert!(Instant::now() < deadline, "server did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    server
+async fn serve(cache: &std::path::Path, otlp: &str, protocol: &str) -> Serve {
+    let args = [
+        "--context-tokens",
+        "2048",
+        "--otlp-endpoint",
+        otlp,
+        "--otlp-protocol",
+        protocol,
+        "--trace-sample-ratio",
+        "1.0",
+    ];
+    // Export every 100 ms instead of every 5 s.
+    Serve::start_with_env(cache, &args, &[("OTEL_BSP_SCHEDULE_DELAY", "100")]).await
 }
 
 /// The received tree, for `--nocapture` readers.

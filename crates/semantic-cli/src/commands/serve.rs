@@ -74,6 +74,7 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} (--host/--port)"))?;
+    let listener_addr = listener.local_addr().ok();
     let responses = open_responses(&cache_dir, &args)?;
     let server = Arc::new(
         Server::new(
@@ -92,6 +93,8 @@ async fn serve(
         server.router(),
         wait_true(http_stopped),
     ));
+    // The bound address, so `--port 0` (a port the kernel picks) is known.
+    let addr = listener_addr.unwrap_or(addr);
     tracing::info!(%addr, cache_dir = %cache_dir.display(), "listening; loading the model");
 
     let factory = Arc::new(ServeEngines {

@@ -1,5 +1,10 @@
-//! A real `semantic serve` child process for tests that need signals,
-//! restarts or its logs; killed when dropped.
+//! The one way tests run a real `semantic serve` child process (signals,
+//! restarts, crashes, logs); killed when dropped.
+//!
+//! The child listens on `--port 0`: the kernel picks a free port at bind
+//! time and the server names it in its `listening` log line, which is read
+//! back here. No port is chosen first and bound later, so two tests (or
+//! anything else on the machine) can never race for one.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -7,50 +12,65 @@ use std::time::{Duration, Instant};
 
 use super::model_path;
 
+/// Longest wait for the listener, then for the model to load.
+const STARTUP: Duration = Duration::from_secs(120);
+
 pub struct Serve {
     child: Child,
+    pub port: u16,
     pub base: String,
     log: PathBuf,
 }
 
 impl Serve {
+    /// `semantic serve` on the test model, caching under `cache`, with
+    /// `extra` arguments (a small context and 4 sequences unless `extra`
+    /// sets them); returns once `/health/startup` answers 200.
     pub async fn start(cache: &Path, extra: &[&str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = cache.join(format!("serve-{port}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_semantic"))
-            .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--context-tokens", "4096", "--max-sequences", "4"])
+        Self::start_with_env(cache, extra, &[]).await
+    }
+
+    /// [`Serve::start`] with environment variables set for the child.
+    pub async fn start_with_env(cache: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let log = unique_log(cache);
+        let mut command = Command::new(env!("CARGO_BIN_EXE_semantic"));
+        command
+            .args(["serve", "--host", "127.0.0.1", "--port", "0"])
             .arg("--model")
             .arg(model_path())
             .arg("--cache-dir")
             .arg(cache)
             .args(extra)
             .env_remove("SEMANTIC_LOG_FORMAT")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("semantic serve starts");
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (flag, value) in [("--context-tokens", "4096"), ("--max-sequences", "4")] {
+            if !extra.contains(&flag) {
+                command.args([flag, value]);
+            }
+        }
+        let mut child = command.spawn().expect("semantic serve starts");
+        let port = wait_for_port(&mut child, &log).await;
         let serve = Self {
             child,
+            port,
             base: format!("http://127.0.0.1:{port}"),
             log,
         };
+        serve.wait_started().await;
+        serve
+    }
+
+    async fn wait_started(&self) {
         let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + STARTUP;
         loop {
-            let r = client.get(serve.url("/health/startup")).send().await;
+            let r = client.get(self.url("/health/startup")).send().await;
             if r.is_ok_and(|r| r.status() == 200) {
-                return serve;
+                return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "no startup: {}",
-                serve.log_text()
-            );
+            assert!(Instant::now() < deadline, "no startup: {}", self.log_text());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -63,6 +83,12 @@ impl Serve {
         // SAFETY: kill(2) on our own child's pid; no memory is touched.
         let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
         assert_eq!(rc, 0);
+    }
+
+    /// SIGKILL and reap: a crash, with no chance to persist anything.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Wait (bounded) for the process to exit; returns its status and how long it took.
@@ -91,4 +117,39 @@ impl Drop for Serve {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A log file of its own under `cache` (a restart on the same cache keeps
+/// the earlier one).
+fn unique_log(cache: &Path) -> PathBuf {
+    (0..)
+        .map(|n| cache.join(format!("serve-{n}.log")))
+        .find(|p| !p.exists())
+        .unwrap()
+}
+
+/// The port the child bound, from its `listening` log line.
+async fn wait_for_port(child: &mut Child, log: &Path) -> u16 {
+    let deadline = Instant::now() + STARTUP;
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(port) = text.lines().find_map(listening_port) {
+            return port;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("semantic serve exited with {status} before listening: {text}");
+        }
+        assert!(Instant::now() < deadline, "never listened: {text}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The port in a `listening; loading the model` line (text or JSON logs).
+fn listening_port(line: &str) -> Option<u16> {
+    if !line.contains("listening; loading the model") {
+        return None;
+    }
+    let after = &line[line.find("127.0.0.1:")? + "127.0.0.1:".len()..];
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }

@@ -1,6 +1,8 @@
 //! `semantic bench ttft` end to end: the real binary spawns and restarts a
 //! real `semantic serve` and prints its tables.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::model_path;
 

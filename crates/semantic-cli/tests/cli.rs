@@ -1,5 +1,7 @@
 //! The `semantic` binary, run as a user would: real process, real model.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::model_path;
 

@@ -1,6 +1,8 @@
 //! `semantic config` shows the effective `serve` settings and where each
 //! came from: flag > env > file > default. Bad files fail naming the key.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::model_path;
 

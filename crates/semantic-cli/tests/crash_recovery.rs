@@ -3,6 +3,8 @@
 //! again. Afterwards no file is corrupt (`semantic cache verify` agrees), and
 //! a restarted server serves every agent from its file.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::serve_process::Serve;
 

@@ -2,6 +2,8 @@
 //! survive a restart and are served from their files; bad files are
 //! quarantined and the request still succeeds, prefilled from scratch.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::model_path;
 

@@ -4,6 +4,8 @@
 //! signal, or `--shutdown-timeout`, cuts the wait short but still persists.
 //! Logs on a non-terminal stderr are JSON lines carrying request ids.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::serve_process::Serve;
 

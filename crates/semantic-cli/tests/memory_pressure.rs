@@ -9,6 +9,8 @@
 //! SmolLM2-135M keeps 23,040 bytes of f16 KV per token, so an agent of
 //! ~750 tokens is ~17 MB and the KV pool holds whole 256-token blocks.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::serve_process::Serve;
 

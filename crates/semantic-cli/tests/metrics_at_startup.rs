@@ -7,6 +7,8 @@
 //! (and `scripts/ops_checks.py` fails when the code emits one the docs do
 //! not list).
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::serve_process::Serve;
 

@@ -4,6 +4,8 @@
 //! span tree in the caller's trace: `http request` with its phases as
 //! children.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::serve_process::Serve;
 

@@ -1,6 +1,8 @@
 //! `semantic serve` refuses an open API beyond loopback, before loading
 //! anything, with an error that names the settings to change.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 use std::process::{Command, Output};
 
 fn serve(args: &[&str]) -> Output {

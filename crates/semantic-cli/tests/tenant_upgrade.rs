@@ -4,6 +4,8 @@
 //! unreachable, and a key with `tenant=default` finds them on disk. Real
 //! `semantic serve` processes, real model, real files, real SIGTERM.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::serve_process::Serve;
 

@@ -2,6 +2,8 @@
 //! dependency graph: it must never (even transitively) pull in an async
 //! runtime, a web framework, llama.cpp or a telemetry exporter.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 #[path = "../../../tests/shared/dependency_tree.rs"]
 mod dependency_tree;
 

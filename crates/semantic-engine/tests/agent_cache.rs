@@ -2,6 +2,8 @@
 //! prefix reuse (repeat, extension, divergence) and shared prefixes. Every
 //! reuse must give exactly the output of a cold run.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use common::*;

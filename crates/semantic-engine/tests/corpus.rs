@@ -2,6 +2,8 @@
 //! tokenize like English text and hold enough tokens for the longest
 //! benchmark prompts.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use semantic_domain::tokens::common_prefix_len;

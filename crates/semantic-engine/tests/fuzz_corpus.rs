@@ -2,6 +2,8 @@
 //! input, replayed through the same function the fuzzer drives (CI runs
 //! this; `scripts/fuzz.sh` runs the fuzzer itself).
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::path::{Path, PathBuf};

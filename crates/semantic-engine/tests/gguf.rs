@@ -2,6 +2,8 @@
 //! llama.cpp (so model fingerprints, which key every cache file, are
 //! unchanged), an exact round trip, and crafted copies llama.cpp loads.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::ffi::CString;

@@ -2,6 +2,8 @@
 //! would rather say, the output matches the grammar and generation ends
 //! cleanly once the grammar is complete.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use common::*;

@@ -1,6 +1,8 @@
 //! Real-model tests of the engine: answers, batching, chunked prefill,
 //! cancellation and bad input. No mocks: llama.cpp runs SmolLM2-135M.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -6,6 +6,8 @@
 //! batching and chunking must not change outputs either. Raw corpus tokens,
 //! not chat: the test judges exactness and reuse, never the answer.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use common::*;

@@ -1,6 +1,8 @@
 //! `/admin/*` over real HTTP with the real model: the current model,
 //! clearing every cache, and hot swap with drain and rollback.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::*;
 

@@ -2,6 +2,8 @@
 //! and `/v1/agents` lists, evicts and deletes it. Real model (SmolLM2-135M),
 //! real server on 127.0.0.1 with a port chosen at run time.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::*;
 

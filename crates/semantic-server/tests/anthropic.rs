@@ -2,6 +2,8 @@
 //! engine on SmolLM2-135M, serves it on 127.0.0.1 with a port chosen at run
 //! time and talks to `/v1/messages*` with reqwest as a client would.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::anthropic::{assert_anthropic_error, total_input, usage_count};
 use support::engine_checks::{sampled_tokens, shut_down_engine, wait_until_idle};

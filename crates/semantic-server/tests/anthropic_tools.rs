@@ -5,6 +5,8 @@
 //! `tool_result` turn completes, and bad tool requests are 400s in
 //! Anthropic's envelope naming the field.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::anthropic::{assert_anthropic_error, total_input};
 use support::sse::sse_events;

@@ -1,5 +1,7 @@
 //! API and admin keys over real HTTP: the real model served on 127.0.0.1.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::*;
 

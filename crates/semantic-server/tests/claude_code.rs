@@ -5,6 +5,8 @@
 //! shape it parses; its per-request billing header does not break prefix
 //! reuse; a stream waiting behind another stays alive with `ping` events.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::anthropic::{total_input, usage_count};
 use support::prompts::long_stream_body;

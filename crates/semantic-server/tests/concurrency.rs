@@ -2,6 +2,8 @@
 //! clients with distinct agents all finish, and each gets exactly the text
 //! its prompt gives when sent alone (batching is invisible).
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::*;
 

@@ -2,6 +2,8 @@
 //! input, replayed through the same functions the fuzzer drives (CI runs
 //! this; `scripts/fuzz.sh` runs the fuzzer itself).
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 use std::path::Path;
 
 use semantic_server::fuzzing;

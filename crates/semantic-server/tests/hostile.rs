@@ -3,6 +3,8 @@
 //! panic), limits answer 413/429/503 with the right headers, and the server
 //! still answers a normal request afterwards.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::*;
 

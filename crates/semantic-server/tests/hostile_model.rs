@@ -4,6 +4,8 @@
 //! renders it fails within seconds with a 400 naming the chat template,
 //! in the family's envelope — never a hang, a 500 or unbounded memory.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::anthropic::assert_anthropic_error;
 use support::*;

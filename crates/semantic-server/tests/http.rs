@@ -2,6 +2,8 @@
 //! serves it on 127.0.0.1 with a port chosen at run time, and talks to it
 //! with reqwest as a client would.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::engine_checks::{sampled_tokens, shut_down_engine, wait_until_idle};
 use support::prompts::{greedy_prompt_tokens, long_stream_body, QUESTION, SYSTEM};

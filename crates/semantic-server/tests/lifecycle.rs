@@ -2,6 +2,8 @@
 //! and 503s while starting, request ids on every response, and draining
 //! that refuses new work while the request in flight runs to completion.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 
 use std::sync::Arc;

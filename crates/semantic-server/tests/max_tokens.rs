@@ -4,6 +4,8 @@
 //! naming the limit, and a request asking for more than the context window
 //! has left is clamped to it (refused only when strict). Both API families.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::anthropic::{assert_anthropic_error, total_input};
 use support::*;

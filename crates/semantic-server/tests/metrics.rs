@@ -5,6 +5,8 @@
 //! The recorder is process-global, so everything runs in one test and
 //! asserts deltas between two scrapes.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 
 use std::collections::BTreeMap;

@@ -3,6 +3,8 @@
 //! API family, real model, real HTTP; a name no alias maps stays an error
 //! naming what is served.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::anthropic::assert_anthropic_error;
 use support::*;

@@ -3,6 +3,8 @@
 //! reply ending at an operator's stop string ends its turn (the client
 //! asked for no such string).
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::*;
 

@@ -4,6 +4,8 @@
 //! client mistake a 4xx naming its field (the SDK tests in tests/python
 //! cover the clients' view, restarts and other keys).
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::sse::sse_events;
 use support::*;

@@ -2,6 +2,8 @@
 //! real model. Nothing fails with a 5xx; what does not fit is refused with
 //! 429 and `Retry-After`; everything accepted completes.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 
 use std::time::Duration;

@@ -5,6 +5,8 @@
 //! Real model (SmolLM2-135M), real server on 127.0.0.1, port chosen at run
 //! time, real files in a temp dir.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::*;
 

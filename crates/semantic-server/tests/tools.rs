@@ -3,6 +3,8 @@
 //! structure: forced calls parse and satisfy their schema, documents match
 //! theirs, streams reassemble, and bad tool requests are 400s naming the field.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 use support::sse::sse_data;
 use support::tool_fixtures::{self, assert_valid_input, Family};

@@ -1,6 +1,8 @@
 //! The store is a persistence adapter: it must never depend on the engine,
 //! llama.cpp, the HTTP layer or an async runtime.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 #[path = "../../../tests/shared/dependency_tree.rs"]
 mod dependency_tree;
 

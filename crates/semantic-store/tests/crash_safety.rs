@@ -7,6 +7,8 @@
 //! the temp-file + rename protocol; fsync's part (power loss) cannot be
 //! tested from user space.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,5 +1,6 @@
 //! `semantic`: an LLM inference server with persistent per-agent KV cache.
 
+mod allocator;
 mod byte_size;
 mod cli;
 mod commands;
@@ -15,6 +16,7 @@ mod progress;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    allocator::tune();
     let parsed = match config_file::parse(std::env::args_os().collect()) {
         Ok(parsed) => parsed,
         // clap's own errors (and --help, --version) print and exit as usual.

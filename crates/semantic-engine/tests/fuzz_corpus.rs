@@ -5,32 +5,20 @@
 #![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 
 mod common;
+#[path = "../../../tests/shared/fuzz_corpus.rs"]
+mod fuzz_corpus;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use semantic_engine::gguf::{write_header, GgufArray, GgufHeader, GgufValue, TensorInfo};
 
 fn fuzz_dir(kind: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz")
-        .join(kind)
-        .join("gguf_header")
+    fuzz_corpus::dir(kind, "gguf_header")
 }
 
 #[test]
 fn the_gguf_header_corpus_replays_without_a_panic() {
-    let mut replayed = 0;
-    for dir in [fuzz_dir("corpus"), fuzz_dir("regressions")] {
-        // A target's regressions folder exists once it has a regression.
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries {
-            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-            semantic_engine::gguf::fuzz_header(&bytes);
-            replayed += 1;
-        }
-    }
+    let replayed = fuzz_corpus::replay("gguf_header", semantic_engine::gguf::fuzz_header);
     assert!(
         replayed >= 3,
         "only {replayed} inputs in {}",

@@ -4,24 +4,14 @@
 
 #![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 
-use std::path::Path;
+#[path = "../../../tests/shared/fuzz_corpus.rs"]
+mod fuzz_corpus;
 
 use semantic_server::fuzzing;
 
-/// Every file of `fuzz/{corpus,regressions}/<target>` through `run`.
+/// Every committed input of `target` through `run`; at least 5 of them.
 fn replay(target: &str, run: fn(&[u8])) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
-    let mut replayed = 0;
-    for kind in ["corpus", "regressions"] {
-        // A target's regressions folder exists once it has a regression.
-        let Ok(entries) = std::fs::read_dir(root.join(kind).join(target)) else {
-            continue;
-        };
-        for entry in entries {
-            run(&std::fs::read(entry.unwrap().path()).unwrap());
-            replayed += 1;
-        }
-    }
+    let replayed = fuzz_corpus::replay(target, run);
     assert!(replayed >= 5, "only {replayed} inputs for {target}");
 }
 

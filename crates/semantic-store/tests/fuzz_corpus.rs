@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 
+#[path = "../../../tests/shared/fuzz_corpus.rs"]
+mod fuzz_corpus;
+
 use std::path::{Path, PathBuf};
 
 use semantic_domain::{AgentId, AgentKey, KvType};
@@ -11,25 +14,12 @@ use semantic_store::format::{checksum, decode_file, encode_header, fuzz_file};
 use semantic_store::AgentRecordMeta;
 
 fn fuzz_dir(kind: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz")
-        .join(kind)
-        .join("store_file")
+    fuzz_corpus::dir(kind, "store_file")
 }
 
 #[test]
 fn the_store_file_corpus_replays_without_a_panic() {
-    let mut replayed = 0;
-    for dir in [fuzz_dir("corpus"), fuzz_dir("regressions")] {
-        // A target's regressions folder exists once it has a regression.
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries {
-            fuzz_file(&std::fs::read(entry.unwrap().path()).unwrap());
-            replayed += 1;
-        }
-    }
+    let replayed = fuzz_corpus::replay("store_file", fuzz_file);
     assert!(
         replayed >= 2,
         "only {replayed} inputs in {}",

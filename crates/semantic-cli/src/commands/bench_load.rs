@@ -19,8 +19,9 @@ use super::bench_server::BenchServer;
 use crate::cli::BenchLoadArgs;
 use crate::openai_client::{ChatOutcome, OpenAiClient};
 
-/// Characters of corpus text in each agent's system prompt.
-const SYSTEM_CHARS: usize = 1200;
+/// Characters of corpus text in each agent's system prompt (also `bench
+/// soak`'s).
+pub(super) const SYSTEM_CHARS: usize = 1200;
 /// Turns before an agent starts a fresh conversation (bounds context growth).
 const TURNS_PER_CONVERSATION: usize = 8;
 const QUESTIONS: [&str; 4] = [
@@ -45,10 +46,7 @@ pub fn run(args: BenchLoadArgs) -> anyhow::Result<()> {
     if args.agents == 0 || args.max_tokens == 0 {
         bail!("--agents and --max-tokens must be at least 1");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::async_runtime()?;
     runtime.block_on(run_async(args))
 }
 

@@ -54,10 +54,7 @@ struct Round {
 
 pub fn run(args: BenchRotationArgs) -> anyhow::Result<()> {
     check_args(&args)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::async_runtime()?;
     runtime.block_on(run_async(args))
 }
 

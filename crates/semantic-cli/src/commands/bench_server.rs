@@ -24,6 +24,13 @@ pub enum BenchServer {
     },
 }
 
+/// The model a spawned server loads: `--model`, else the default, as an
+/// absolute path (the child runs in another directory).
+pub fn model_file(model: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let model = crate::model_path::resolve(model)?;
+    std::fs::canonicalize(&model).with_context(|| format!("cannot resolve {}", model.display()))
+}
+
 impl BenchServer {
     /// Spawn `semantic serve` (with `extra_args`) unless `target` names a
     /// --base-url server.
@@ -42,9 +49,7 @@ impl BenchServer {
         if restart_command.is_some() {
             bail!("--restart-command is for a --base-url server; a spawned one is restarted by the bench");
         }
-        let model = crate::model_path::resolve(target.model.as_deref())?;
-        let model: PathBuf = std::fs::canonicalize(&model)
-            .with_context(|| format!("cannot resolve {}", model.display()))?;
+        let model = model_file(target.model.as_deref())?;
         eprintln!("starting `semantic serve` with {}", model.display());
         let server = SpawnedServer::start(SpawnOptions {
             model,

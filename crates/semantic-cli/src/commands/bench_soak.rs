@@ -23,7 +23,7 @@ use anyhow::{bail, Context};
 use semantic_engine::corpus::Corpus;
 use serde_json::{json, Value};
 
-use super::bench_load::AgentRun;
+use super::bench_load::{AgentRun, SYSTEM_CHARS};
 use super::soak_probe::{Probe, Reading};
 use super::spawned_server::{SpawnOptions, SpawnedServer};
 use crate::byte_size::ByteSize;
@@ -41,10 +41,7 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub fn run(args: BenchSoakArgs) -> anyhow::Result<()> {
     check(&args)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::async_runtime()?;
     runtime.block_on(run_async(args))
 }
 
@@ -96,7 +93,12 @@ struct Load {
 
 impl Load {
     fn body(&self, agent_no: usize, question: &str, max_tokens: u32) -> Value {
-        let context: String = self.corpus.text(agent_no).chars().take(1200).collect();
+        let context: String = self
+            .corpus
+            .text(agent_no)
+            .chars()
+            .take(SYSTEM_CHARS)
+            .collect();
         json!({
             "model": "default", "temperature": 0, "max_tokens": max_tokens,
             "messages": [
@@ -160,9 +162,7 @@ async fn run_async(args: BenchSoakArgs) -> anyhow::Result<()> {
 }
 
 async fn spawn(args: &BenchSoakArgs, work_dir: &std::path::Path) -> anyhow::Result<SpawnedServer> {
-    let model = crate::model_path::resolve(args.model.as_deref())?;
-    let model = std::fs::canonicalize(&model)
-        .with_context(|| format!("cannot resolve {}", model.display()))?;
+    let model = super::bench_server::model_file(args.model.as_deref())?;
     let settings = [
         ("--queue-capacity", args.queue_capacity.to_string()),
         ("--max-sequences", args.max_sequences.to_string()),
@@ -196,7 +196,7 @@ fn start_load(load: &Arc<Load>, args: &BenchSoakArgs) -> Vec<Worker> {
                 client: load.client.clone(),
                 model: "default".to_owned(),
                 agent: agent.clone(),
-                system: load.corpus.text(i).chars().take(1200).collect(),
+                system: load.corpus.text(i).chars().take(SYSTEM_CHARS).collect(),
                 max_tokens: load.max_tokens,
             };
             tokio::spawn(run.run(load.deadline))

@@ -22,6 +22,15 @@ use crate::cli::{BenchCommand, Command};
 use crate::config_file::Sources;
 use crate::progress::LoadProgress;
 
+/// The multi-threaded runtime the async commands (serve, the HTTP benches)
+/// run on.
+fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
 pub fn run(command: Command, sources: &Sources) -> anyhow::Result<()> {
     match command {
         Command::Generate(args) => generate::run(args),

@@ -37,10 +37,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     semantic_server::telemetry::prometheus::set_commit(env!("SEMANTIC_GIT_COMMIT"));
     // Before the engine starts, so its first values are recorded.
     semantic_server::telemetry::prometheus::install();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::async_runtime()?;
     let result = runtime.block_on(serve(args, server_config, config, cache_dir));
     // The model loader thread may still run if a signal came during start-up.
     runtime.shutdown_timeout(Duration::from_secs(1));

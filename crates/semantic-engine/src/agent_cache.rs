@@ -124,6 +124,13 @@ impl AgentCache {
         self.disk_bytes = self.disk_bytes.saturating_sub(old) + bytes;
     }
 
+    /// `agent` is gone with its file (deleted, quarantined, or found
+    /// missing): its entry and its line in the ledger both go.
+    pub fn forget(&mut self, agent: &AgentKey) -> Option<AgentEntry> {
+        self.forget_file(agent);
+        self.remove(agent)
+    }
+
     /// `agent`'s file is gone (deleted, quarantined, or found missing).
     pub fn forget_file(&mut self, agent: &AgentKey) {
         if let Some(old) = self.files.remove(agent) {
@@ -428,10 +435,8 @@ mod tests {
             c.disk_eviction_candidate(|a| *a == waited),
             Some(agent("mid"))
         );
-        c.remove(&agent("old"));
-        c.forget_file(&agent("old"));
-        c.remove(&agent("mid"));
-        c.forget_file(&agent("mid"));
+        c.forget(&agent("old"));
+        c.forget(&agent("mid"));
         assert_eq!(c.disk_bytes(), 224);
         assert_eq!(c.disk_eviction_candidate(|_| false), None, "within budget");
     }

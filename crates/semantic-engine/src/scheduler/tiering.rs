@@ -281,8 +281,7 @@ impl<B: ComputeBackend> Scheduler<B> {
             .agents
             .disk_eviction_candidate(|a| self.is_waited_for(a))
         {
-            self.agents.remove(&agent);
-            self.agents.forget_file(&agent);
+            self.agents.forget(&agent);
             self.unplaced_loads.remove(&agent);
             persistence.remove(&agent);
             deleted += 1;
@@ -327,13 +326,11 @@ impl<B: ComputeBackend> Scheduler<B> {
     /// How long until the next unsaved turn settles (zero: one has; None:
     /// none is unsaved), so an idle engine knows how long it may sleep.
     pub fn unsaved_settles_in(&self) -> Option<Duration> {
+        let now = self.clock.now();
         self.parked
             .iter()
             .filter(|p| p.dirty)
-            .map(|p| {
-                SNAPSHOT_SETTLE
-                    .saturating_sub(self.clock.now().saturating_duration_since(p.finished))
-            })
+            .map(|p| SNAPSHOT_SETTLE.saturating_sub(now.saturating_duration_since(p.finished)))
             .min()
     }
 
@@ -397,12 +394,10 @@ impl<B: ComputeBackend> Scheduler<B> {
             LoadResult::Unusable { reason, .. } => {
                 tracing::warn!(%agent, %reason, "agent file unusable; prefilling instead");
                 self.stats.load_failures += 1;
-                self.agents.remove(&agent);
-                self.agents.forget_file(&agent);
+                self.agents.forget(&agent);
             }
             LoadResult::Missing => {
-                self.agents.remove(&agent);
-                self.agents.forget_file(&agent);
+                self.agents.forget(&agent);
             }
         }
     }

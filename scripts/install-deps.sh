@@ -2,9 +2,9 @@
 # Install the system packages a fresh Debian/Ubuntu machine lacks to build
 # semantic: cmake, clang and libclang-dev (llama.cpp and its bindgen), and
 # python3-venv (the SDK test clients), npm (the Claude Code test client), curl
-# and patch (the vendored llama.cpp).
-# Skips everything already present. Then unpacks and patches llama.cpp's crate
-# into vendor/ (scripts/vendor-llama.sh), which every cargo build needs.
+# and patch (the vendored crates).
+# Skips everything already present. Then unpacks and patches llama.cpp and minijinja
+# into vendor/ (scripts/vendor-crates.sh), which every cargo build needs.
 set -euo pipefail
 need=()
 command -v cmake >/dev/null || need+=(cmake)
@@ -22,4 +22,4 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
-"$(dirname "$0")/vendor-llama.sh"
+"$(dirname "$0")/vendor-crates.sh"

@@ -19,6 +19,7 @@
 use std::io;
 
 use minijinja::value::{Kwargs, Value};
+use minijinja::State;
 use minijinja::{Environment, Error, ErrorKind};
 use serde::Serialize;
 
@@ -40,6 +41,21 @@ pub const RENDER_RECURSION_LIMIT: usize = 64;
 /// Largest rendered prompt: well above what the largest request body can
 /// expand to, far below what would exhaust memory.
 pub const MAX_RENDERED_BYTES: usize = 64 << 20;
+
+/// Most bytes of strings and sequences one render may build, intermediate
+/// values included (our patched minijinja's memory budget,
+/// `patches/minijinja/`). Fuel bounds instructions, not what they build: one
+/// `{% set s = s ~ s %}` doubles a string. Real templates build a few times
+/// the prompt (each message's text, the output); the budget leaves room for
+/// the largest prompt four times over, and nothing is credited back when a
+/// value is dropped, so it also bounds the copying a render does.
+pub const RENDER_MEMORY_LIMIT: usize = 4 * MAX_RENDERED_BYTES;
+
+/// Largest single value a Python string method may return (`str.replace`,
+/// `str.join`, `str.split`): none can be part of a prompt if it is larger
+/// than the prompt may be. Checked before the method runs, because the
+/// memory budget charges a method's result only after it is built.
+const MAX_METHOD_RESULT_BYTES: usize = MAX_RENDERED_BYTES;
 
 /// What `strftime_now` returns unless [`ChatTemplate::with_date_string`] is used.
 ///
@@ -64,6 +80,8 @@ pub enum TemplateError {
     OutOfFuel,
     #[error("the chat template produced more than {MAX_RENDERED_BYTES} bytes")]
     TooLong,
+    #[error("the chat template built more than {RENDER_MEMORY_LIMIT} bytes of data while rendering; it grows values without bound or is far too costly")]
+    OutOfMemory,
 }
 
 /// A compiled chat template plus the special tokens it is rendered with.
@@ -176,6 +194,7 @@ impl ChatTemplate {
                 .map_err(|_| TemplateError::Render("the output is not UTF-8".into())),
             Err(_) if out.overflowed => Err(TemplateError::TooLong),
             Err(e) if e.kind() == ErrorKind::OutOfFuel => Err(TemplateError::OutOfFuel),
+            Err(e) if e.kind() == ErrorKind::OutOfMemory => Err(TemplateError::OutOfMemory),
             Err(e) => Err(TemplateError::Render(describe(&e))),
         }
     }
@@ -203,15 +222,39 @@ impl io::Write for BoundedText {
     }
 }
 
+/// Counts the bytes written to it, keeping none; refuses past
+/// [`MAX_RENDERED_BYTES`].
+#[derive(Default)]
+struct SizeProbe {
+    bytes: usize,
+}
+
+impl io::Write for SizeProbe {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.bytes += buf.len();
+        if self.bytes > MAX_RENDERED_BYTES {
+            return Err(io::Error::other(format!(
+                "the JSON text is longer than the {MAX_RENDERED_BYTES} bytes a prompt may hold"
+            )));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Apply HF-compatible syntax settings, filters and globals.
 fn configure(env: &mut Environment<'static>) {
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
     env.set_keep_trailing_newline(false);
     env.set_fuel(Some(RENDER_FUEL));
+    env.set_memory_limit(Some(RENDER_MEMORY_LIMIT));
     env.set_recursion_limit(RENDER_RECURSION_LIMIT);
     minijinja_contrib::add_to_environment(env);
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.set_unknown_method_callback(bounded_python_methods);
     env.add_filter("tojson", python_tojson);
     env.add_function("raise_exception", raise_exception);
     env.add_function("strftime_now", fixed_date(DEFAULT_DATE_STRING.to_owned()));
@@ -253,6 +296,70 @@ fn describe(err: &Error) -> String {
     text
 }
 
+/// Python's string and dict methods (`minijinja_contrib::pycompat`), with the
+/// ones whose result can dwarf their input refused beforehand when it would
+/// exceed [`MAX_METHOD_RESULT_BYTES`]: an empty `old` makes `str.replace`
+/// quadratic, `str.join` repeats its separator and items, `str.split` makes
+/// one value per separator.
+fn bounded_python_methods(
+    state: &State,
+    value: &Value,
+    method: &str,
+    args: &[Value],
+) -> Result<Value, Error> {
+    if let Some(text) = value.as_str() {
+        let size = python_method_result_size(text, method, args);
+        if size > MAX_METHOD_RESULT_BYTES {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("str.{method} would build {size} bytes, more than the {MAX_METHOD_RESULT_BYTES} a prompt may hold"),
+            ));
+        }
+    }
+    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+}
+
+/// An upper bound of the bytes `text.method(args)` builds (0 for methods
+/// whose result is no larger than `text`, or that fail on these arguments).
+fn python_method_result_size(text: &str, method: &str, args: &[Value]) -> usize {
+    /// What one element of a list costs, as minijinja's budget counts it.
+    const ELEMENT_BYTES: usize = 32;
+    let str_arg = |i: usize| args.get(i).and_then(Value::as_str);
+    match method {
+        "replace" => {
+            let (Some(old), Some(new)) = (str_arg(0), str_arg(1)) else {
+                return 0;
+            };
+            let matches = if old.is_empty() {
+                text.chars().count() + 1
+            } else {
+                text.matches(old).count()
+            };
+            matches.saturating_mul(new.len()).saturating_add(text.len())
+        }
+        "join" => {
+            let Some(Ok(items)) = args.first().map(Value::try_iter) else {
+                return 0;
+            };
+            items.fold(0usize, |size, item| {
+                let item_len = item
+                    .as_str()
+                    .map_or_else(|| item.to_string().len(), str::len);
+                size.saturating_add(item_len).saturating_add(text.len())
+            })
+        }
+        "split" => {
+            let pieces = match str_arg(0) {
+                Some(sep) if !sep.is_empty() => text.matches(sep).count() + 1,
+                _ => text.split_whitespace().count(),
+            };
+            pieces.saturating_mul(ELEMENT_BYTES)
+        }
+        "splitlines" => (text.lines().count() + 1).saturating_mul(ELEMENT_BYTES),
+        _ => 0,
+    }
+}
+
 /// `raise_exception(msg)`: templates use it to reject unsupported input.
 fn raise_exception(msg: String) -> Result<Value, Error> {
     Err(Error::new(ErrorKind::InvalidOperation, msg))
@@ -270,6 +377,9 @@ fn python_tojson(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
     let ensure_ascii: Option<bool> = kwargs.get("ensure_ascii")?;
     let sort_keys: Option<bool> = kwargs.get("sort_keys")?;
     kwargs.assert_all_used()?;
+    // `to_value` copies every string it reaches, and `[s] * 1000` reaches `s`
+    // a thousand times: measure the JSON text first, within the prompt limit.
+    serde_json::to_writer(SizeProbe::default(), value).map_err(json_error)?;
     let mut json = serde_json::to_value(value).map_err(json_error)?;
     if sort_keys == Some(true) {
         json.sort_all_objects();
@@ -472,6 +582,82 @@ You are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>
         assert!(ChatTemplate::chatml("<s>", "</s>")
             .render(&many, None, true)
             .is_ok());
+    }
+
+    /// Templates that build ever larger values without printing them (what
+    /// fuel and the output limit cannot see) fail with a typed error, fast:
+    /// every way to grow a string or a list, in operators, captured output,
+    /// the text of containers, filters, methods and constant folding.
+    #[test]
+    fn templates_that_grow_values_are_stopped() {
+        let messages = [ChatMessage::user("hi")];
+        let big = "{% set s = 'x' * 10000000 %}";
+        let cases = [
+            // doubling by `~`, `+` and captured output, in a loop
+            "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}".to_owned(),
+            "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s + ns.s %}{% endfor %}".to_owned(),
+            "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set c %}{{ ns.s }}{{ ns.s }}{% endset %}{% set ns.s = c %}{% endfor %}".to_owned(),
+            // doubling in straight-line code, from the largest repetition minijinja allows
+            "{% set s = 'x' * 100000000 %}{% set s = s ~ s %}{% set s = s ~ s %}{% set s = s ~ s %}".to_owned(),
+            // a list doubled, and many distinct large strings kept in a list
+            "{% set ns = namespace(l=[1]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l|length }}".to_owned(),
+            "{% set ns = namespace(l=[]) %}{% for i in range(1000) %}{% set ns.l = ns.l + [('x' * 10000000) ~ i] %}{% endfor %}".to_owned(),
+            // a small list of references to one large string, made into text
+            format!("{big}{{{{ ([s] * 1000)|join|length }}}}"),
+            format!("{big}{{{{ (([s] * 1000) ~ '')|length }}}}"),
+            format!("{big}{{{{ ([s] * 1000)|string|length }}}}"),
+            format!("{big}{{{{ ([s] * 1000)|pprint|length }}}}"),
+            format!("{big}{{{{ (([s] * 1000) in 'abc') }}}}"),
+            // filters that amplify their input
+            "{{ ('x' * 100000)|replace('', 'y' * 100000)|length }}".to_owned(),
+            "{{ ('x\n' * 1000000)|indent(1000)|length }}".to_owned(),
+            "{{ '%999999999s'|format('x')|length }}".to_owned(),
+            "{{ [1]|batch(1000000000000)|length }}".to_owned(),
+            "{{ ('x' * 100000000)|list|length }}".to_owned(),
+            // constant folding at compile time builds nothing large
+            "{{ ((('x' * 100000000) ~ ('x' * 100000000)) ~ (('x' * 100000000) ~ ('x' * 100000000)))|length }}".to_owned(),
+        ];
+        for source in &cases {
+            let started = std::time::Instant::now();
+            let template = ChatTemplate::new(source, "<s>", "</s>").unwrap();
+            let result = template.render(&messages, None, false);
+            let took = started.elapsed();
+            assert_eq!(result, Err(TemplateError::OutOfMemory), "{source}");
+            assert!(
+                took < std::time::Duration::from_secs(10),
+                "{source}: {took:?}"
+            );
+        }
+        // Python's methods and `tojson` are refused before they build.
+        let refused = [
+            "{{ ('x' * 100000).replace('', 'y' * 100000)|length }}".to_owned(),
+            format!("{big}{{{{ ', '.join([s] * 1000)|length }}}}"),
+            format!("{big}{{{{ ([s] * 1000)|tojson|length }}}}"),
+            "{{ (' ' * 90000000).split(' ')|length }}".to_owned(),
+        ];
+        for source in &refused {
+            let result = ChatTemplate::new(source, "<s>", "</s>")
+                .unwrap()
+                .render(&messages, None, false);
+            assert!(
+                matches!(&result, Err(TemplateError::Render(msg)) if msg.contains("bytes")),
+                "{source}: {result:?}"
+            );
+        }
+        // The budget is per render: the same template renders again, and
+        // building a few large values within it is fine.
+        let fits = ChatTemplate::new(
+            "{% set s = 'x' * 10000000 %}{{ (s ~ s)|length }} {{ ([s] * 3)|join|length }}",
+            "<s>",
+            "</s>",
+        )
+        .unwrap();
+        for _ in 0..3 {
+            assert_eq!(
+                fits.render(&messages, None, false).unwrap(),
+                "20000000 30000000"
+            );
+        }
     }
 
     #[test]

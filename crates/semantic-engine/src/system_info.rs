@@ -19,7 +19,7 @@ pub struct LlamaBuildInfo {
 /// Version of `llama-cpp-sys-2`, kept in step with Cargo.toml.
 const BINDINGS: &str = "llama-cpp-sys-2 0.1.161";
 
-/// The stamp `scripts/vendor-llama.sh` wrote for the vendored sources: a
+/// The stamp `scripts/vendor-crates.sh` wrote for the vendored sources: a
 /// SHA-256 of the crate and of our patch set, so two builds with different
 /// patches (kernels, state format) never take each other's KV states.
 const PATCH_STAMP: &str = include_str!("../../../vendor/llama-cpp-sys-2/.semantic-stamp");

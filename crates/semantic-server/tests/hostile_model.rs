@@ -103,3 +103,20 @@ async fn templates_that_emit_gigabytes_fail_the_request_with_a_clear_400() {
     assert_template_refused(&server, "produced more than 67108864 bytes").await;
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_that_build_gigabytes_without_printing_fail_with_a_clear_400() {
+    let dir = tempfile::tempdir().unwrap();
+    // A string doubled in a loop: a few dozen instructions, exabytes if
+    // nothing stopped it, and nothing printed for the output cap to see.
+    let doubled = "{% set ns = namespace(s='x' * 1000) %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}";
+    let server = serve(model_with_template(dir.path(), "doubled", doubled)).await;
+    assert_template_refused(&server, "built more than 268435456 bytes").await;
+    server.shutdown().await;
+
+    // A small list of one large string, joined: gigabytes in one call.
+    let joined = "{% set s = 'x' * 10000000 %}{{ ([s] * 1000)|join|length }}";
+    let server = serve(model_with_template(dir.path(), "joined", joined)).await;
+    assert_template_refused(&server, "built more than 268435456 bytes").await;
+    server.shutdown().await;
+}

@@ -3,6 +3,7 @@
 # patches/<name>/ (ARCHITECTURE.md, "Patched dependencies", says what each
 # patch does):
 #   llama-cpp-sys-2  llama.cpp's sources (KV cells, CPU kernels, SWA states)
+#   llama-cpp-2      its Rust API (the weight-repacking switch it lacks)
 #   minijinja        a memory budget for rendering untrusted chat templates
 # Cargo.toml's [patch.crates-io] builds these copies instead of the
 # registry's, so this must run before any cargo command;
@@ -81,4 +82,5 @@ vendor_crate() {
 }
 
 vendor_crate llama-cpp-sys-2 0.1.161 e9bea77fde41bbc15a278891cd5edd2ba07c5260d162614b41080ba1f100b39b
+vendor_crate llama-cpp-2 0.1.160 b98e9f0971b7454a25a550f0bd4577f35b94570be32f8f8dc08d94f4cb2873fe
 vendor_crate minijinja 2.24.0 86886cf6dbf4e614b19c9a1eec9775f021869d7eadde0fc73921a81b90c9b4c9

@@ -7,6 +7,7 @@ use anyhow::bail;
 use clap::Args;
 use semantic_domain::max_tokens::DEFAULT_MAX_TOKENS;
 use semantic_domain::{KvType, MaxTokensPolicy};
+use semantic_engine::config::WeightRepack;
 use semantic_engine::EngineConfig;
 
 use crate::byte_size::ByteSize;
@@ -52,6 +53,11 @@ pub struct EngineOptions {
     /// another tenant's context.
     #[arg(long, env = "SEMANTIC_SHARE_PREFIXES_ACROSS_TENANTS")]
     pub share_prefixes_across_tenants: bool,
+    /// Let llama.cpp repack quantized weights (Q4_0, Q4_K, IQ4_NL, Q8_0) for
+    /// faster CPU prompt processing. Off by default because it breaks batch
+    /// invariance: a reply may then differ by batch and from a cold run.
+    #[arg(long, env = "SEMANTIC_WEIGHT_REPACK")]
+    pub weight_repack: bool,
 }
 
 impl EngineOptions {
@@ -68,6 +74,11 @@ impl EngineOptions {
         config.warm_budget_bytes = self.warm_budget.0;
         config.disk_budget_bytes = self.disk_budget.0;
         config.share_prefixes_across_tenants = self.share_prefixes_across_tenants;
+        config.weight_repack = if self.weight_repack {
+            WeightRepack::On
+        } else {
+            WeightRepack::Off
+        };
         config.validate()?;
         Ok(config)
     }

@@ -47,6 +47,8 @@ pub struct EngineConfig {
     /// Let a request share a prefix with any tenant's parked sequence, not
     /// only its own tenant's (see [`crate::PrefixSharing`]).
     pub share_prefixes_across_tenants: bool,
+    /// Whether llama.cpp may repack quantized weights for its CPU GEMMs.
+    pub weight_repack: WeightRepack,
     /// Test hook, never set by the binary: admission finds no room, as a
     /// livelocked scheduler would, so the stuck-engine probe can be proven.
     pub stall_admission_for_tests: bool,
@@ -57,6 +59,38 @@ pub struct EngineConfig {
 /// agents stay on disk for days, small enough that a server left running
 /// with new conversations every few seconds never fills its disk.
 pub const DEFAULT_DISK_BUDGET_BYTES: u64 = 20 << 30;
+
+/// Whether llama.cpp may repack quantized weights (Q4_0, Q4_K, IQ4_NL, Q8_0,
+/// ...) into the interleaved layouts of its CPU "extra" buffer types.
+///
+/// Those layouts are multiplied by a GEMM kernel for several rows and a GEMV
+/// for one, which round differently: a token's logits then depend on how
+/// many rows its batch holds, so a request run among others, or a prompt
+/// prefilled in chunks, or an agent's cached prefix, no longer gives the
+/// greedy tokens of a cold solo run (Gemma 3 Q4_K_M diverged at the 11th).
+/// Exactness is the product's promise, so repacking is off by default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WeightRepack {
+    /// Weights keep the file's layout: every batch shape runs the same
+    /// per-row dot products (batch-invariant).
+    #[default]
+    Off,
+    /// Faster prompt processing on repackable weights, at the cost of
+    /// batch invariance; recorded in the engine build of saved states.
+    On,
+}
+
+impl WeightRepack {
+    /// What this setting adds to the engine build recorded with persisted
+    /// KV states: other arithmetic, so states of the other setting are a
+    /// clean miss. Empty when off, so the default changes nothing.
+    pub fn build_suffix(self) -> &'static str {
+        match self {
+            WeightRepack::Off => "",
+            WeightRepack::On => "+repack",
+        }
+    }
+}
 
 impl EngineConfig {
     pub fn new(model_path: impl Into<PathBuf>) -> Self {
@@ -76,6 +110,7 @@ impl EngineConfig {
             turn_end: Vec::new(),
             default_temperature: None,
             share_prefixes_across_tenants: false,
+            weight_repack: WeightRepack::Off,
             stall_admission_for_tests: false,
         }
     }

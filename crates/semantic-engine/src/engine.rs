@@ -119,7 +119,11 @@ impl EngineHandle {
     ) -> Result<Self, EngineError> {
         config.validate()?;
         let loading = Instant::now();
-        let model = Arc::new(LoadedModel::load(&config.model_path, progress)?);
+        let model = Arc::new(LoadedModel::load(
+            &config.model_path,
+            config.weight_repack,
+            progress,
+        )?);
         let model_load = loading.elapsed();
         config.apply_kv_budget(&model.info().kv_geometry)?;
         let counters = Arc::new(EngineCounters::default());

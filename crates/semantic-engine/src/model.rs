@@ -12,6 +12,7 @@ use semantic_domain::chat::ChatMessage;
 use semantic_domain::chat_template::ChatTemplate;
 use semantic_domain::{KvGeometry, TokenId};
 
+use crate::config::WeightRepack;
 use crate::gguf::{GgufError, GgufHeader};
 use crate::EngineError;
 
@@ -79,13 +80,19 @@ fn check_gguf(path: &Path) -> Result<GgufHeader, EngineError> {
 
 impl LoadedModel {
     /// Load a GGUF file, reporting progress in [0, 1].
-    pub fn load(path: &Path, progress: impl FnMut(f32) + 'static) -> Result<Self, EngineError> {
+    pub fn load(
+        path: &Path,
+        repack: WeightRepack,
+        progress: impl FnMut(f32) + 'static,
+    ) -> Result<Self, EngineError> {
         let header = check_gguf(path)?;
         let mut progress = progress;
-        let params = LlamaModelParams::default().with_progress_callback(move |p| {
-            progress(p);
-            true
-        });
+        let params = LlamaModelParams::default()
+            .with_use_extra_bufts(repack == WeightRepack::On)
+            .with_progress_callback(move |p| {
+                progress(p);
+                true
+            });
         let llama = LlamaModel::load_from_file(backend(), path, &params).map_err(|e| {
             EngineError::ModelLoad {
                 path: path.to_owned(),

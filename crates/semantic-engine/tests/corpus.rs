@@ -11,7 +11,7 @@ use semantic_engine::corpus::Corpus;
 use semantic_engine::LoadedModel;
 
 fn tokenizer() -> LoadedModel {
-    LoadedModel::load(&common::model_path(), |_| {}).expect("model loads")
+    LoadedModel::load(&common::model_path(), Default::default(), |_| {}).expect("model loads")
 }
 
 #[test]

@@ -218,7 +218,7 @@ async fn rollback(
 /// Load the file once (off the runtime) to learn that it is a usable GGUF.
 async fn probe(path: &Path) -> Result<(), SwapError> {
     let owned = path.to_owned();
-    blocking(move || LoadedModel::load(&owned, |_| {}).map(drop))
+    blocking(move || LoadedModel::load(&owned, Default::default(), |_| {}).map(drop))
         .await?
         .map_err(|source| SwapError::Rejected {
             path: path.to_owned(),

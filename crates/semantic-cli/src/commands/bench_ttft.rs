@@ -164,7 +164,7 @@ fn local_model(args: &BenchTtftArgs) -> anyhow::Result<Option<LoadedModel>> {
         Err(_) if args.target.base_url.is_some() => return Ok(None),
         Err(e) => return Err(e),
     };
-    let model = LoadedModel::load(&path, |_| {})
+    let model = LoadedModel::load(&path, Default::default(), |_| {})
         .with_context(|| format!("cannot load --model {}", path.display()))?;
     Ok(Some(model))
 }

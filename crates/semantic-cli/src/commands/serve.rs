@@ -260,7 +260,7 @@ fn open_disk_tier(
         .with_context(|| format!("cannot open the cache directory {}", cache_dir.display()))?;
     let compat = Compat {
         model_fingerprint: fingerprint,
-        engine_build: llama_build_info().fingerprint(),
+        engine_build: llama_build_info().fingerprint() + config.weight_repack.build_suffix(),
         kv_type: config.kv_type,
     };
     let persistence = StorePersistence::new(Arc::new(store), compat)

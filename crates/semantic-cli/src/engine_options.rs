@@ -8,6 +8,7 @@ use clap::Args;
 use semantic_domain::max_tokens::DEFAULT_MAX_TOKENS;
 use semantic_domain::{KvType, MaxTokensPolicy};
 use semantic_engine::config::WeightRepack;
+use semantic_engine::offload::GpuLayers;
 use semantic_engine::EngineConfig;
 
 use crate::byte_size::ByteSize;
@@ -58,6 +59,12 @@ pub struct EngineOptions {
     /// invariance: a reply may then differ by batch and from a cold run.
     #[arg(long, env = "SEMANTIC_WEIGHT_REPACK")]
     pub weight_repack: bool,
+    /// Model layers to offload to a GPU: a number, `all`, or `auto` (all
+    /// when this build has a GPU backend and finds a device, else 0). Batch
+    /// invariance is a CPU-backend guarantee; offloaded layers run
+    /// llama.cpp's own GPU kernels.
+    #[arg(long, default_value = "auto", env = "SEMANTIC_N_GPU_LAYERS")]
+    pub n_gpu_layers: GpuLayers,
 }
 
 impl EngineOptions {
@@ -74,6 +81,7 @@ impl EngineOptions {
         config.warm_budget_bytes = self.warm_budget.0;
         config.disk_budget_bytes = self.disk_budget.0;
         config.share_prefixes_across_tenants = self.share_prefixes_across_tenants;
+        config.gpu_layers = self.n_gpu_layers;
         config.weight_repack = if self.weight_repack {
             WeightRepack::On
         } else {

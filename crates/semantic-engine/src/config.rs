@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::offload::GpuLayers;
 use semantic_domain::{KvGeometry, KvType, MaxTokensPolicy, SamplingParams};
 
 /// How the engine loads its model and schedules work.
@@ -49,6 +50,8 @@ pub struct EngineConfig {
     pub share_prefixes_across_tenants: bool,
     /// Whether llama.cpp may repack quantized weights for its CPU GEMMs.
     pub weight_repack: WeightRepack,
+    /// `--n-gpu-layers`: layers to offload to a GPU backend, if built in.
+    pub gpu_layers: GpuLayers,
     /// Test hook, never set by the binary: admission finds no room, as a
     /// livelocked scheduler would, so the stuck-engine probe can be proven.
     pub stall_admission_for_tests: bool,
@@ -93,6 +96,26 @@ impl WeightRepack {
 }
 
 impl EngineConfig {
+    /// The engine build recorded with saved KV states: llama.cpp's build and
+    /// patch set, plus whatever else changes the arithmetic (weight
+    /// repacking, GPU offload), so a state computed otherwise is a clean
+    /// miss. Detects the GPU backend, so it fails as loading would on an
+    /// impossible `--n-gpu-layers`.
+    pub fn engine_build(&self) -> Result<String, crate::EngineError> {
+        let offload = crate::offload::Offload::detect(self.gpu_layers)?;
+        Ok(crate::system_info::llama_build_info().fingerprint()
+            + self.weight_repack.build_suffix()
+            + &offload.build_suffix())
+    }
+
+    /// What loading the model asks of llama.cpp beyond the file.
+    pub fn placement(&self) -> crate::model::Placement {
+        crate::model::Placement {
+            weight_repack: self.weight_repack,
+            gpu_layers: self.gpu_layers,
+        }
+    }
+
     pub fn new(model_path: impl Into<PathBuf>) -> Self {
         Self {
             model_path: model_path.into(),
@@ -111,6 +134,7 @@ impl EngineConfig {
             default_temperature: None,
             share_prefixes_across_tenants: false,
             weight_repack: WeightRepack::Off,
+            gpu_layers: GpuLayers::Auto,
             stall_admission_for_tests: false,
         }
     }

@@ -121,7 +121,7 @@ impl EngineHandle {
         let loading = Instant::now();
         let model = Arc::new(LoadedModel::load(
             &config.model_path,
-            config.weight_repack,
+            config.placement(),
             progress,
         )?);
         let model_load = loading.elapsed();

@@ -14,6 +14,7 @@ use semantic_domain::{KvGeometry, TokenId};
 
 use crate::config::WeightRepack;
 use crate::gguf::{GgufError, GgufHeader};
+use crate::offload::{GpuLayers, Offload};
 use crate::EngineError;
 
 /// llama.cpp's process-wide backend, initialised once and never freed.
@@ -50,8 +51,18 @@ pub struct ModelInfo {
     /// Tokens a sliding-window attention layer sees (`None`: every layer
     /// attends to the whole context).
     pub sliding_window: Option<u32>,
+    /// Layers on a GPU and the backend computing them.
+    pub offload: Offload,
     #[serde(skip)]
     pub kv_geometry: KvGeometry,
+}
+
+/// How a model's weights are laid out and placed: what loading it asks of
+/// llama.cpp beyond the file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Placement {
+    pub weight_repack: WeightRepack,
+    pub gpu_layers: GpuLayers,
 }
 
 /// A loaded GGUF: the llama.cpp model plus what we derived from it.
@@ -82,13 +93,15 @@ impl LoadedModel {
     /// Load a GGUF file, reporting progress in [0, 1].
     pub fn load(
         path: &Path,
-        repack: WeightRepack,
+        placement: Placement,
         progress: impl FnMut(f32) + 'static,
     ) -> Result<Self, EngineError> {
         let header = check_gguf(path)?;
+        let offload = Offload::detect(placement.gpu_layers)?;
         let mut progress = progress;
         let params = LlamaModelParams::default()
-            .with_use_extra_bufts(repack == WeightRepack::On)
+            .with_n_gpu_layers(offload.gpu_layers)
+            .with_use_extra_bufts(placement.weight_repack == WeightRepack::On)
             .with_progress_callback(move |p| {
                 progress(p);
                 true
@@ -100,7 +113,7 @@ impl LoadedModel {
             }
         })?;
         let fingerprint = crate::fingerprint::fingerprint_of_header(path, header.data_offset)?;
-        let info = model_info(&llama, path, fingerprint);
+        let info = model_info(&llama, path, fingerprint, offload);
         let template = chat_template(&llama)?;
         Ok(Self {
             llama,
@@ -186,7 +199,7 @@ fn meta_u32(llama: &LlamaModel, key: &str) -> Option<u32> {
     llama.meta_val_str(key).ok()?.trim().parse().ok()
 }
 
-fn model_info(llama: &LlamaModel, path: &Path, fingerprint: String) -> ModelInfo {
+fn model_info(llama: &LlamaModel, path: &Path, fingerprint: String, offload: Offload) -> ModelInfo {
     let architecture = llama
         .meta_val_str("general.architecture")
         .unwrap_or_else(|_| "unknown".into());
@@ -208,6 +221,7 @@ fn model_info(llama: &LlamaModel, path: &Path, fingerprint: String) -> ModelInfo
         fingerprint,
         sliding_window: meta_u32(llama, &format!("{architecture}.attention.sliding_window"))
             .filter(|&w| w > 0),
+        offload,
         kv_geometry: KvGeometry {
             n_layer: llama.n_layer(),
             n_head_kv: llama.n_head_kv(),

@@ -25,6 +25,11 @@ pub struct ModelCard {
     /// Most positions one request may use (prompt plus completion).
     pub context_length: u32,
     pub kv_type: String,
+    /// Model layers offloaded to a GPU (`--n-gpu-layers`; 0 on the CPU).
+    pub gpu_layers: u32,
+    /// The backend computing the offloaded layers, `CPU` when none is.
+    /// Batch invariance is promised on the CPU backend only.
+    pub compute_backend: String,
     pub architecture: String,
     pub display_name: Option<String>,
     /// Names `--model-alias` maps to this model (the catch-all excluded).
@@ -68,6 +73,8 @@ fn card(state: &AppState) -> ModelCard {
         owned_by: "semantic",
         context_length: state.engine.context_window(),
         kv_type: state.engine.config().kv_type.to_string(),
+        gpu_layers: info.offload.gpu_layers,
+        compute_backend: info.offload.backend.clone(),
         architecture: info.architecture.clone(),
         display_name: info.display_name.clone(),
         aliases: aliases_of(state),

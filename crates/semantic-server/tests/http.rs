@@ -353,6 +353,11 @@ async fn models_list_and_liveness() {
     assert!(card["created"].as_u64().unwrap() > 0);
     assert_eq!(card["context_length"], server.engine.context_window());
     assert_eq!(card["kv_type"], "f16");
+    // What this build places the model on: on a CPU build (CI's), nothing
+    // offloaded and the CPU backend.
+    let placed = semantic_engine::offload::Offload::detect(Default::default()).unwrap();
+    assert_eq!(card["gpu_layers"], placed.gpu_layers);
+    assert_eq!(card["compute_backend"], placed.backend.as_str());
 
     let id = server.engine.model().info().id.clone();
     let one = server.client.get(server.url(&format!("/v1/models/{id}")));

@@ -70,6 +70,10 @@ pub fn start_engine_with(
         model = %engine.model().info().id,
         seconds = started.elapsed().as_secs_f64(),
         context_window = engine.context_window(),
+        gpu_layers = engine.model().info().offload.gpu_layers,
+        compute_backend = %engine.model().info().offload.backend,
+        weight_repack = ?engine.config().weight_repack,
+        exact_batching = engine.model().info().offload.exactness_promised(),
         "model loaded"
     );
     Ok(engine)

@@ -15,7 +15,6 @@ use anyhow::Context;
 use semantic_domain::persistence::AgentPersistence;
 use semantic_domain::responses::{ResponseBudget, ResponseStore};
 use semantic_domain::TenantId;
-use semantic_engine::system_info::llama_build_info;
 use semantic_engine::{EngineConfig, EngineError, EngineHandle};
 use semantic_server::{EngineFactory, ProbeSettings, RouterState, Server};
 use semantic_store::{Compat, DiskStore, ResponseDb, StorePersistence};
@@ -260,7 +259,7 @@ fn open_disk_tier(
         .with_context(|| format!("cannot open the cache directory {}", cache_dir.display()))?;
     let compat = Compat {
         model_fingerprint: fingerprint,
-        engine_build: llama_build_info().fingerprint() + config.weight_repack.build_suffix(),
+        engine_build: config.engine_build()?,
         kv_type: config.kv_type,
     };
     let persistence = StorePersistence::new(Arc::new(store), compat)

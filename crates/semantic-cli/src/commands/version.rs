@@ -1,5 +1,6 @@
 //! `semantic version`.
 
+use semantic_engine::offload::{GpuLayers, Offload};
 use semantic_engine::system_info::llama_build_info;
 
 pub fn run() -> anyhow::Result<()> {
@@ -24,5 +25,16 @@ pub fn run() -> anyhow::Result<()> {
         }
     );
     println!("system info:  {}", info.system_info);
+    let offload = Offload::detect(GpuLayers::Auto)?;
+    if offload.uses_gpu() {
+        println!(
+            "gpu backend:  {} (--n-gpu-layers defaults to all; batch invariance is promised on the CPU backend only)",
+            offload.backend
+        );
+    } else {
+        println!(
+            "gpu backend:  none (--n-gpu-layers defaults to 0: the CPU backend, batch-invariant)"
+        );
+    }
     Ok(())
 }

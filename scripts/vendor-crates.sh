@@ -65,10 +65,14 @@ vendor_crate() {
   tar -xzf "$crate" -C "$tmp"
   for p in "${patches[@]}"; do
     echo "applying $name/$(basename "$p")"
-    # Exactly as written: no fuzz, so a patch whose context no longer matches
-    # (an upgraded crate) fails here instead of landing somewhere nearby.
-    if ! patch -s -p1 --fuzz=0 --no-backup-if-mismatch -d "$tmp/$name-$version" <"$p"; then
-      echo "$(basename "$p") does not apply to $name $version as written; re-derive it (its header says how)" >&2
+    # Exactly as written: no fuzz and no offset, so a patch whose context or
+    # place no longer matches (an upgraded crate, a reordered patch set)
+    # fails here instead of landing somewhere nearby.
+    local out
+    if ! out="$(patch -p1 --fuzz=0 --no-backup-if-mismatch -d "$tmp/$name-$version" <"$p" 2>&1)" ||
+      grep -Eq "offset|fuzz" <<<"$out"; then
+      echo "$out" >&2
+      echo "$(basename "$p") does not apply to $name $version exactly as written; re-derive it (its header says how)" >&2
       rm -rf "$tmp"
       return 1
     fi

@@ -19,14 +19,28 @@ use serde_json::{json, Value};
 
 /// A minimal HTTP/1.1 client: one request per connection.
 fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> Option<(u16, Value)> {
+    http_as(port, None, method, path, body)
+}
+
+/// [`http`] with an API key.
+fn http_as(
+    port: u16,
+    key: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Option<(u16, Value)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .ok()?;
     let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = key
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+         {auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).ok()?;
@@ -148,5 +162,145 @@ async fn sigkill_during_persistence_never_leaves_a_corrupt_file() {
                 > 0
         );
     }
+    server.kill();
+}
+
+/// A conversation on the sliding-window model whose user message (about
+/// 1,100 tokens) is longer than Gemma 3's 512-token window, so its saved
+/// state must hold cells the local layers no longer attend to (patch 0004).
+fn gemma_turn(session: &str, history: &[Value]) -> Value {
+    let facts: String = (0..110)
+        .map(|i| {
+            format!(
+                "Stone {i} weighs {} grams and is {}. ",
+                i * 7 % 13 + 1,
+                ["red", "grey", "white"][i % 3]
+            )
+        })
+        .collect();
+    let mut messages = vec![
+        json!({"role": "system", "content": "You keep an inventory of stones."}),
+        json!({"role": "user", "content": format!("{facts}Which stone is the heaviest?")}),
+    ];
+    messages.extend(history.iter().cloned());
+    json!({
+        "model": "default",
+        "session_id": session,
+        "temperature": 0,
+        "max_tokens": 12,
+        "messages": messages,
+    })
+}
+
+/// Agent files written so far, read from the server's own counter.
+async fn files_written(server: &Serve) -> u64 {
+    let text = reqwest::Client::new()
+        .get(server.url("/metrics"))
+        .bearer_auth(AGENT_KEY)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with("semantic_cache_persist_duration_seconds_count"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0) as u64
+}
+
+/// Two keys, two tenants: the cold reference shares nothing with the agent.
+const AGENT_KEY: &str = "agent-tenant-key";
+const COLD_KEY: &str = "cold-tenant-key";
+
+/// The crash-loop promise on the second model (Gemma 3, sliding window):
+/// an agent whose turn was saved survives a SIGKILL; after the restart its
+/// next turn is served from its file, reusing its whole first turn, and the
+/// greedy reply equals a cold run of the same conversation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sliding_window_agent_survives_sigkill_and_returns_from_disk_equal_to_cold() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = support::sliding_window_model_path();
+    let args = [
+        "--context-tokens",
+        "4096",
+        "--max-sequences",
+        "2",
+        "--api-key",
+        AGENT_KEY,
+        "--api-key",
+        COLD_KEY,
+    ];
+    let server = Serve::start_model(&model, dir.path(), &args).await;
+    let first_body = gemma_turn("gemma-agent", &[]);
+    let chat = "/v1/chat/completions";
+    let (status, first) = http_as(
+        server.port,
+        Some(AGENT_KEY),
+        "POST",
+        chat,
+        Some(&first_body),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{first}");
+    let first_prompt = first["usage"]["prompt_tokens"].as_u64().unwrap();
+    let first_total = first_prompt + first["usage"]["completion_tokens"].as_u64().unwrap();
+    assert!(
+        first_prompt > 1_000,
+        "the prompt must outgrow the window: {first}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while files_written(&server).await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the agent's turn was never saved"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.kill();
+
+    let server = Serve::start_model(&model, dir.path(), &args).await;
+    let reply = first["choices"][0]["message"]["content"].as_str().unwrap();
+    let history = [
+        json!({"role": "assistant", "content": reply}),
+        json!({"role": "user", "content": "And the lightest?"}),
+    ];
+    let (status, back) = http_as(
+        server.port,
+        Some(AGENT_KEY),
+        "POST",
+        chat,
+        Some(&gemma_turn("gemma-agent", &history)),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{back}");
+    assert_eq!(back["usage"]["cache_source"], "disk", "{back}");
+    let cached = back["usage"]["prompt_tokens_details"]["cached_tokens"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        cached + 1 >= first_total,
+        "reused {cached} of the first turn's {first_total} tokens: {back}"
+    );
+    let (status, cold) = http_as(
+        server.port,
+        Some(COLD_KEY),
+        "POST",
+        chat,
+        Some(&gemma_turn("gemma-agent", &history)),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{cold}");
+    assert_eq!(cold["usage"]["cache_source"], "cold", "{cold}");
+    assert_eq!(
+        back["choices"][0]["message"]["content"], cold["choices"][0]["message"]["content"],
+        "the restored agent's reply differs from a cold run"
+    );
+    eprintln!(
+        "Gemma agent: first turn {first_total} tokens; after SIGKILL and restart, from disk \
+         with {cached} of {} prompt tokens reused, reply equal to a cold run",
+        back["usage"]["prompt_tokens"]
+    );
     server.kill();
 }

@@ -17,6 +17,7 @@ use semantic_domain::{KvType, SamplingParams, TokenId};
 
 use crate::backend::{BackendError, BatchToken, ComputeBackend, SlotId};
 use crate::model::LoadedModel;
+use crate::telemetry;
 use crate::EngineError;
 
 /// Context geometry for one engine.
@@ -171,6 +172,18 @@ pub struct LlamaCompute<'m> {
     samplers: HashMap<SlotId, SlotSampler>,
     /// What a reuse of this model's per-sequence memory must respect.
     memory: MemoryKind,
+    /// [`kv_order_fallbacks`] as of this context's last decode.
+    order_fallbacks_seen: u64,
+}
+
+/// How many times, in this process, patch 0001 could not place a ubatch's
+/// KV cells after their sequences' last cells (a nearly full or fragmented
+/// cache) and fell back to llama.cpp's stock search: the sequence concerned
+/// may have left position order, which batch invariance relies on.
+pub fn kv_order_fallbacks() -> u64 {
+    // SAFETY: added by our patch 0001 to llama.h; it takes no arguments and
+    // only loads an atomic counter.
+    unsafe { llama_cpp_sys_2::llama_semantic_kv_order_fallbacks() }
 }
 
 /// How a model's per-sequence memory may be reused at a shorter position.
@@ -232,7 +245,22 @@ impl<'m> LlamaCompute<'m> {
             batch: LlamaBatch::new(shape.batch_tokens as usize, 1),
             samplers: HashMap::new(),
             memory: MemoryKind::of(model),
+            order_fallbacks_seen: kv_order_fallbacks(),
         })
+    }
+
+    /// Count the fallbacks the last decode caused (see [`kv_order_fallbacks`]).
+    fn note_order_fallbacks(&mut self) {
+        let now = kv_order_fallbacks();
+        if now > self.order_fallbacks_seen {
+            telemetry::kv_order_fallbacks(now - self.order_fallbacks_seen);
+            tracing::warn!(
+                fallbacks = now,
+                "KV cells placed out of position order: the cache is nearly full or fragmented, \
+                 and the sequences concerned may lose batch invariance"
+            );
+            self.order_fallbacks_seen = now;
+        }
     }
 
     pub fn context(&mut self) -> &mut LlamaContext<'m> {
@@ -248,9 +276,12 @@ impl ComputeBackend for LlamaCompute<'_> {
                 .add(LlamaToken(t.token), t.pos as i32, &[t.slot], t.logits)
                 .map_err(|e| BackendError::Decode(e.to_string()))?;
         }
-        self.ctx
+        let decoded = self
+            .ctx
             .decode(&mut self.batch)
-            .map_err(|e| BackendError::Decode(e.to_string()))
+            .map_err(|e| BackendError::Decode(e.to_string()));
+        self.note_order_fallbacks();
+        decoded
     }
 
     fn start_sequence(&mut self, slot: SlotId, sampling: &SamplingParams) {

@@ -29,6 +29,7 @@ pub const GENERATION_TOKENS: &str = "semantic_generation_tokens_total";
 pub const ADMISSION_NO_ROOM: &str = "semantic_admission_no_room_total";
 pub const DISK_TIER_BYTES: &str = "semantic_disk_tier_bytes";
 pub const DISK_TIER_BUDGET: &str = "semantic_disk_tier_budget_bytes";
+pub const KV_ORDER_FALLBACKS: &str = "semantic_kv_order_fallbacks_total";
 
 /// The queue depth changed (submit, admission, shutdown).
 pub fn queue_depth(depth: usize) {
@@ -55,6 +56,7 @@ pub fn register() {
         metrics::counter!(EVICTIONS, "from" => from, "to" => to).increment(0);
     }
     metrics::counter!(ADMISSION_NO_ROOM).increment(0);
+    metrics::counter!(KV_ORDER_FALLBACKS).increment(0);
     metrics::counter!(PROMPT_TOKENS).increment(0);
     metrics::counter!(GENERATION_TOKENS).increment(0);
     for source in CacheSource::ALL {
@@ -82,6 +84,12 @@ pub fn evicted(from: &'static str, to: &'static str, count: usize) {
 /// eviction admission may make; it waits for running requests to finish.
 pub fn admission_no_room() {
     metrics::counter!(ADMISSION_NO_ROOM).increment(1);
+}
+
+/// A decode placed KV cells by llama.cpp's stock search `count` times,
+/// because no free cell was left above a sequence's last one.
+pub fn kv_order_fallbacks(count: u64) {
+    metrics::counter!(KV_ORDER_FALLBACKS).increment(count);
 }
 
 /// One token sampled `gap` after the previous one of the same request.

@@ -32,12 +32,21 @@ impl Serve {
 
     /// [`Serve::start`] with environment variables set for the child.
     pub async fn start_with_env(cache: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn(&model_path(), cache, extra, env).await
+    }
+
+    /// [`Serve::start`] serving `model` instead of the default test model.
+    pub async fn start_model(model: &Path, cache: &Path, extra: &[&str]) -> Self {
+        Self::spawn(model, cache, extra, &[]).await
+    }
+
+    async fn spawn(model: &Path, cache: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let log = unique_log(cache);
         let mut command = Command::new(env!("CARGO_BIN_EXE_semantic"));
         command
             .args(["serve", "--host", "127.0.0.1", "--port", "0"])
             .arg("--model")
-            .arg(model_path())
+            .arg(model)
             .arg("--cache-dir")
             .arg(cache)
             .args(extra)

@@ -334,13 +334,13 @@ mod tests {
         let mut s = session(&["a", "b", "c", "d"], "round_robin");
         let mut held: Vec<Option<String>> = vec![None; 4];
         for round in 0..3 {
-            for who in 0..4 {
+            for (who, kv) in held.iter_mut().enumerate() {
                 let text = render(&view(&s, who));
-                if let Some(kv) = &held[who] {
+                if let Some(kv) = kv {
                     assert!(text.starts_with(kv.as_str()), "{kv:?}\n---\n{text:?}");
                 }
                 let reply = format!("{}: point {round}", s.participants[who].name);
-                held[who] = Some(format!("{text}{reply}"));
+                *kv = Some(format!("{text}{reply}"));
                 s.add_reply(0, who, reply, TurnUsage::default(), None);
             }
             s.add_message(0, None, format!("now round {}", round + 1), Some("b"))

@@ -1,0 +1,371 @@
+//! Running a turn or a round: render the speaker's view, generate through
+//! the same path as chat completions (template and tokenize, submit as
+//! the participant's agent), record the reply and store the session
+//! before the turn is reported — so a turn a client was told of survives
+//! a crash, and the next turn extends the speaker's KV.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::sse::Event;
+use semantic_domain::chat::ChatMessage;
+use semantic_domain::sessions::{
+    choice_grammar, choice_prompt, parse_choice, view, NextTurn, Session, SessionError,
+    SessionStore, StoredSession, TurnUsage,
+};
+use semantic_domain::{
+    AgentKey, FinishReason, GenerationEvent, Grammar, SamplingParams, TenantId, Usage,
+};
+use tokio::sync::mpsc;
+
+use super::events;
+use super::types::{ChoiceObject, TurnObject};
+use crate::error::{ApiError, ParamNames};
+use crate::generation;
+use crate::prompt::{self, Conversation};
+use crate::responses::chain::off_runtime;
+use crate::state::{now_unix, AppState};
+
+/// Field names of engine errors about a session's turn.
+pub const NAMES: ParamNames = ParamNames {
+    max_tokens: "sampling.max_tokens",
+    stop: "sampling.stop",
+    prompt: "transcript",
+};
+
+/// Tokens a moderator's choice may take: a participant id (64 characters
+/// at most) and the end of its turn.
+const CHOICE_MAX_TOKENS: u32 = 64;
+
+/// Where a streamed request's events go; nowhere for a whole answer.
+pub struct Sink(Option<mpsc::Sender<Event>>);
+
+impl Sink {
+    pub fn none() -> Self {
+        Self(None)
+    }
+
+    pub fn to(sender: mpsc::Sender<Event>) -> Self {
+        Self(Some(sender))
+    }
+
+    /// Send `event`; an error when the client went away (which ends the
+    /// work, and dropping the generation cancels it).
+    pub async fn send(&self, event: Event) -> Result<(), ApiError> {
+        match &self.0 {
+            Some(sender) => sender.send(event).await.map_err(|_| client_gone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Resolves when the client went away; never for a whole answer.
+    async fn gone(&self) {
+        match &self.0 {
+            Some(sender) => sender.closed().await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+fn client_gone() -> ApiError {
+    ApiError::from_status(StatusCode::BAD_REQUEST, "the client closed the stream")
+        .with_code("client_closed")
+}
+
+/// What every turn of one request shares.
+pub struct TurnContext<'a> {
+    pub state: &'a AppState,
+    pub tenant: &'a TenantId,
+    pub sink: &'a Sink,
+}
+
+/// A prompt rendered ahead of the turn (a broadcast round's), and the
+/// round's batch.
+pub struct Planned {
+    pub prompt: Vec<ChatMessage>,
+    pub batch: u32,
+}
+
+/// Take the turn `next` (after the moderator's choice, if it needs one),
+/// store the session, and report it; returns the speaker's index too.
+pub async fn take_turn(
+    ctx: &TurnContext<'_>,
+    session: &mut Session,
+    next: NextTurn,
+    planned: Option<Planned>,
+) -> Result<(usize, TurnObject), ApiError> {
+    let (speaker, chosen_by) = match next {
+        NextTurn::Speak(index) => (index, None),
+        NextTurn::Choose { moderator, options } => {
+            let (index, choice) = choose(ctx, session, moderator, &options).await?;
+            (index, Some(choice))
+        }
+    };
+    let participant = session.participants[speaker].clone();
+    let turn_number = session.turns + 1;
+    ctx.sink
+        .send(events::started(
+            &session.id,
+            turn_number,
+            &participant.id,
+            &participant.name,
+        ))
+        .await?;
+    let (prompt, batch) = match planned {
+        Some(p) => (p.prompt, Some(p.batch)),
+        None => (view(session, speaker), None),
+    };
+    let agent = agent_key(ctx.tenant, session, speaker)?;
+    let sampling = session.sampling.clone();
+    let generated = generate(ctx, prompt, agent, sampling, None, Some(&participant.id)).await?;
+    let usage = turn_usage(generated.usage);
+    session.add_reply(now_unix(), speaker, generated.text.clone(), usage, batch);
+    let cleaned = last_cleaned(session);
+    store(ctx, session).await?;
+    let turn = TurnObject {
+        object: "session.turn",
+        session_id: session.id.clone(),
+        turn: session.turns,
+        speaker: participant.id,
+        name: participant.name,
+        text: cleaned,
+        raw_text: generated.text,
+        finish_reason: generated.reason.openai(),
+        usage: generated.usage.into(),
+        first_token_s: generated.first_token_s,
+        chosen_by,
+        finished: session.is_finished(),
+    };
+    ctx.sink.send(events::completed(&turn)).await?;
+    Ok((speaker, turn))
+}
+
+/// Every participant once (see [`Session::round_plan`]); each turn is
+/// stored as it completes, so a failure keeps the turns before it.
+pub async fn run_round(
+    ctx: &TurnContext<'_>,
+    session: &mut Session,
+) -> Result<Vec<TurnObject>, ApiError> {
+    let plan = session.round_plan().map_err(session_error)?;
+    // Broadcast: every prompt is rendered before anyone answers.
+    let mut prompts: Vec<Option<Vec<ChatMessage>>> = if plan.broadcast {
+        plan.order.iter().map(|&i| Some(view(session, i))).collect()
+    } else {
+        Vec::new()
+    };
+    let batch = plan.broadcast.then(|| session.open_batch());
+    let mut spoken = Vec::new();
+    let mut turns = Vec::new();
+    while let Some(next) = plan.next(session, &spoken) {
+        let planned = match (&next, batch) {
+            (NextTurn::Speak(i), Some(batch)) => plan
+                .order
+                .iter()
+                .position(|o| o == i)
+                .and_then(|at| prompts.get_mut(at).and_then(Option::take))
+                .map(|prompt| Planned { prompt, batch }),
+            _ => None,
+        };
+        let (speaker, turn) = take_turn(ctx, session, next, planned).await?;
+        spoken.push(speaker);
+        turns.push(turn);
+    }
+    Ok(turns)
+}
+
+/// The moderator picks the next speaker among `options`, its answer held
+/// to their ids by a grammar; the choice is recorded in its view.
+async fn choose(
+    ctx: &TurnContext<'_>,
+    session: &mut Session,
+    moderator: usize,
+    options: &[usize],
+) -> Result<(usize, ChoiceObject), ApiError> {
+    let prompt = choice_prompt(session, moderator, options);
+    let grammar = choice_grammar(session, options);
+    // No stop strings: one could cut an id short.
+    let sampling = SamplingParams {
+        max_tokens: Some(CHOICE_MAX_TOKENS),
+        stop: Vec::new(),
+        ..session.sampling.clone()
+    };
+    let agent = agent_key(ctx.tenant, session, moderator)?;
+    let generated = generate(ctx, prompt, agent, sampling, Some(grammar), None).await?;
+    let Some(chosen) = parse_choice(session, options, &generated.text) else {
+        return Err(ApiError::internal(format!(
+            "the moderator's answer {:?} names none of the speakers (finish reason {:?})",
+            generated.text, generated.reason
+        ))
+        .with_code("moderator_choice_failed"));
+    };
+    session.add_choice(now_unix(), moderator, options, generated.text);
+    let option_ids: Vec<String> = options
+        .iter()
+        .map(|&i| session.participants[i].id.clone())
+        .collect();
+    let moderator_id = session.participants[moderator].id.clone();
+    ctx.sink
+        .send(events::chosen(
+            &moderator_id,
+            &session.participants[chosen].id,
+            &option_ids,
+        ))
+        .await?;
+    Ok((
+        chosen,
+        ChoiceObject {
+            moderator: moderator_id,
+            options: option_ids,
+            usage: generated.usage.into(),
+        },
+    ))
+}
+
+/// One generation's outcome.
+struct Generated {
+    text: String,
+    reason: FinishReason,
+    usage: Usage,
+    first_token_s: f64,
+}
+
+/// Render `messages` with the model's template, submit them as `agent`
+/// and collect the reply, streaming its text as `speaker`'s deltas if the
+/// request streams.
+async fn generate(
+    ctx: &TurnContext<'_>,
+    messages: Vec<ChatMessage>,
+    agent: AgentKey,
+    sampling: SamplingParams,
+    grammar: Option<Grammar>,
+    speaker: Option<&str>,
+) -> Result<Generated, ApiError> {
+    let engine = &ctx.state.engine;
+    ctx.state.gateway.rate_limits.check_agent(Some(&agent))?;
+    let conversation = Conversation {
+        messages,
+        ..Conversation::default()
+    };
+    // No tools in a session: the tool-use error cannot happen.
+    let tool_error = |e: semantic_domain::tools::ToolUseError| {
+        ApiError::invalid_request(e.to_string()).with_param("transcript")
+    };
+    let mut prepared = prompt::prepare(engine, conversation, NAMES, tool_error).await?;
+    if grammar.is_some() {
+        prepared.tool_use.grammar = grammar;
+    }
+    let submitted = generation::submit(
+        engine,
+        prepared,
+        sampling,
+        (ctx.tenant.clone(), Some(agent)),
+        NAMES,
+    )?;
+    let mut stream = submitted.generation;
+    let mut text = String::new();
+    loop {
+        let event = tokio::select! {
+            event = stream.next() => event,
+            () = ctx.sink.gone() => return Err(client_gone()),
+        };
+        match event {
+            Some(
+                GenerationEvent::Token { text: piece, .. } | GenerationEvent::Text { text: piece },
+            ) => {
+                if piece.is_empty() {
+                    continue;
+                }
+                text.push_str(&piece);
+                if let Some(speaker) = speaker {
+                    ctx.sink.send(events::delta(speaker, &piece)).await?;
+                }
+            }
+            Some(GenerationEvent::Finished {
+                reason,
+                usage,
+                timings,
+            }) => {
+                return Ok(Generated {
+                    text,
+                    reason,
+                    usage,
+                    first_token_s: timings.first_token,
+                })
+            }
+            Some(GenerationEvent::Failed { message }) => {
+                return Err(ApiError::generation_failed(message, !engine.is_accepting()))
+            }
+            None => {
+                return Err(ApiError::generation_failed(
+                    "the engine dropped the request",
+                    !engine.is_accepting(),
+                ))
+            }
+        }
+    }
+}
+
+fn agent_key(tenant: &TenantId, session: &Session, index: usize) -> Result<AgentKey, ApiError> {
+    let agent = session
+        .agent_of(index)
+        .map_err(|e| ApiError::internal(format!("participant {index}'s agent id: {e}")))?;
+    Ok(AgentKey::new(tenant.clone(), agent))
+}
+
+fn turn_usage(usage: Usage) -> TurnUsage {
+    TurnUsage {
+        prompt_tokens: usage.prompt_tokens,
+        completion_tokens: usage.completion_tokens,
+        cached_tokens: usage.cached_tokens,
+        cache_source: usage.cache_source.as_str().to_owned(),
+    }
+}
+
+/// The cleaned text of the reply just recorded.
+pub fn last_cleaned(session: &Session) -> String {
+    match session.transcript.last().map(|e| &e.kind) {
+        Some(semantic_domain::sessions::EntryKind::Reply { cleaned, .. }) => cleaned.clone(),
+        _ => String::new(),
+    }
+}
+
+/// Store the session durably (an fsynced commit, off the runtime).
+pub async fn store(ctx: &TurnContext<'_>, session: &Session) -> Result<(), ApiError> {
+    persist(
+        ctx.state.gateway.sessions.clone(),
+        ctx.tenant.clone(),
+        session.clone(),
+    )
+    .await
+}
+
+pub async fn persist(
+    store: Arc<dyn SessionStore>,
+    tenant: TenantId,
+    session: Session,
+) -> Result<(), ApiError> {
+    off_runtime(move || {
+        let id = session.id.clone();
+        store
+            .put_session(&StoredSession { tenant, session })
+            .map_err(|e| {
+                tracing::error!(error = %e, session = %id, "the session store failed");
+                ApiError::internal(format!("the session store failed: {e}"))
+            })
+    })
+    .await
+}
+
+/// A domain refusal as the API's error: the field at fault is a 400, a
+/// finished session a 409.
+pub fn session_error(e: SessionError) -> ApiError {
+    let message = e.to_string();
+    match e {
+        SessionError::Invalid { field, .. } => ApiError::invalid_request(message)
+            .with_param(field)
+            .with_code("invalid_session_request"),
+        SessionError::Finished { .. } => {
+            ApiError::from_status(StatusCode::CONFLICT, message).with_code("session_finished")
+        }
+    }
+}

@@ -4,7 +4,8 @@
 //! Layout: [`routes`] holds the route table and middleware; each API family
 //! lives in its own module ([`openai`], [`anthropic`]) with its wire types,
 //! request conversion and handlers; [`agents`] is our extension for
-//! inspecting and evicting agents' KV caches. Shared by all families:
+//! inspecting and evicting agents' KV caches; [`sessions`] runs multi-agent
+//! sessions over the same generation path. Shared by all families:
 //! [`error`] (one error type), [`error_envelope`] (renders it in the
 //! family's envelope by path), [`extract`] (JSON bodies), [`agent_id`]
 //! (which agent a request names), [`prompt`] (template and tokenize),

@@ -20,6 +20,10 @@ pub const MAX_NAME_LEN: usize = 64;
 pub const DEFAULT_MAX_TURNS: u32 = 100;
 /// The largest bound a client may set.
 pub const MAX_MAX_TURNS: u32 = 10_000;
+/// Most transcript entries a session holds: injected messages are not
+/// turns, so `max_turns` alone would not bound a session's record (the
+/// store rewrites it whole on every change).
+pub const MAX_ENTRIES: usize = 4 * MAX_MAX_TURNS as usize;
 /// Longest session id accepted in a lookup (ours are 37 characters).
 pub const MAX_SESSION_ID_LEN: usize = 128;
 
@@ -187,6 +191,9 @@ pub enum SessionError {
     /// Every turn the session allows was taken (a 409).
     #[error("the session has taken its {max_turns} turns (max_turns) and is finished")]
     Finished { max_turns: u32 },
+    /// The transcript holds [`MAX_ENTRIES`] entries (a 409).
+    #[error("the session's transcript holds its maximum of {MAX_ENTRIES} entries")]
+    Full,
 }
 
 impl SessionError {
@@ -201,7 +208,7 @@ impl SessionError {
     pub fn field(&self) -> Option<&str> {
         match self {
             Self::Invalid { field, .. } => Some(field),
-            Self::Finished { .. } => None,
+            Self::Finished { .. } | Self::Full => None,
         }
     }
 }
@@ -289,6 +296,9 @@ impl Session {
             return Err(SessionError::Finished {
                 max_turns: self.max_turns,
             });
+        }
+        if self.transcript.len() >= MAX_ENTRIES {
+            return Err(SessionError::Full);
         }
         if let Some(name) = &name {
             check_name("name", name)?;

@@ -357,7 +357,7 @@ pub async fn persist(
 }
 
 /// A domain refusal as the API's error: the field at fault is a 400, a
-/// finished session a 409.
+/// finished or full session a 409.
 pub fn session_error(e: SessionError) -> ApiError {
     let message = e.to_string();
     match e {
@@ -366,6 +366,9 @@ pub fn session_error(e: SessionError) -> ApiError {
             .with_code("invalid_session_request"),
         SessionError::Finished { .. } => {
             ApiError::from_status(StatusCode::CONFLICT, message).with_code("session_finished")
+        }
+        SessionError::Full => {
+            ApiError::from_status(StatusCode::CONFLICT, message).with_code("session_full")
         }
     }
 }

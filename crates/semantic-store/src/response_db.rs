@@ -462,7 +462,9 @@ mod tests {
         {
             let db = ResponseDb::open(dir.path(), ResponseBudget::default()).unwrap();
             db.put_session(&stored(&session)).unwrap();
-            session.add_reply(2, 0, "hello".into(), TurnUsage::default(), None);
+            session
+                .add_reply(2, 0, "hello".into(), TurnUsage::default(), None)
+                .unwrap();
             db.put_session(&stored(&session)).unwrap();
             let theirs = StoredSession {
                 tenant: tenant("bob"),

@@ -318,7 +318,8 @@ impl Session {
     }
 
     /// Record participant `speaker`'s reply (as generated) and move the
-    /// round-robin cursor past it.
+    /// round-robin cursor past it. `speaker` comes from this session's own
+    /// speaker selection; any other index is refused.
     pub fn add_reply(
         &mut self,
         now: u64,
@@ -326,13 +327,18 @@ impl Session {
         text: String,
         usage: TurnUsage,
         batch: Option<u32>,
-    ) -> &Entry {
-        let p = &self.participants[speaker.min(self.participants.len() - 1)];
+    ) -> Result<&Entry, SessionError> {
+        let Some(p) = self.participants.get(speaker) else {
+            return Err(SessionError::invalid(
+                "speaker",
+                format!("no participant at index {speaker}"),
+            ));
+        };
         let cleaned = super::view::clean_reply(&text, p);
         let speaker_id = p.id.clone();
         self.turns += 1;
         self.cursor = (speaker + 1) % self.participants.len();
-        self.push(
+        Ok(self.push(
             now,
             EntryKind::Reply {
                 speaker: speaker_id,
@@ -341,7 +347,7 @@ impl Session {
                 batch,
                 usage,
             },
-        )
+        ))
     }
 
     /// Record the moderator's choice, as generated.
@@ -556,7 +562,9 @@ pub(crate) mod tests {
             .unwrap_err();
         assert_eq!(err.field(), Some("to"));
         session.add_message(0, None, "x".into(), Some("b")).unwrap();
-        session.add_reply(0, 0, "hi".into(), TurnUsage::default(), None);
+        session
+            .add_reply(0, 0, "hi".into(), TurnUsage::default(), None)
+            .unwrap();
         assert!(session.is_finished());
         assert_eq!(session.cursor, 1);
         assert!(matches!(
@@ -566,12 +574,26 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn injected_messages_stop_at_the_transcript_bound() {
+        let mut session = Session::create("sess_1".into(), 0, spec(&["a"], "broadcast")).unwrap();
+        while session.transcript.len() < MAX_ENTRIES {
+            session.add_message(0, None, "x".into(), None).unwrap();
+        }
+        assert_eq!(
+            session.add_message(0, None, "x".into(), None).unwrap_err(),
+            SessionError::Full
+        );
+    }
+
+    #[test]
     fn a_session_round_trips_through_json() {
         let mut s = spec(&["a", "b"], "moderated");
         s.moderator = Some("a".into());
         let mut session = Session::create("sess_1".into(), 5, s).unwrap();
         session.add_choice(6, 0, &[1], "b".into());
-        session.add_reply(7, 1, "b: hello".into(), TurnUsage::default(), Some(1));
+        session
+            .add_reply(7, 1, "b: hello".into(), TurnUsage::default(), Some(1))
+            .unwrap();
         let json = serde_json::to_string(&session).unwrap();
         let back: Session = serde_json::from_str(&json).unwrap();
         assert_eq!(back, session);

@@ -137,7 +137,8 @@ mod tests {
     }
 
     fn reply(s: &mut Session, speaker: usize) {
-        s.add_reply(0, speaker, "ok".into(), TurnUsage::default(), None);
+        s.add_reply(0, speaker, "ok".into(), TurnUsage::default(), None)
+            .unwrap();
     }
 
     #[test]

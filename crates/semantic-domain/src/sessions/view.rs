@@ -269,7 +269,8 @@ mod tests {
     fn speak(s: &mut Session, held: &mut Held, who: usize, reply: &str, batch: Option<u32>) {
         let prompt = view(s, who);
         check_extends(held, who, &prompt);
-        s.add_reply(0, who, reply.into(), TurnUsage::default(), batch);
+        s.add_reply(0, who, reply.into(), TurnUsage::default(), batch)
+            .unwrap();
         let mut kv = prompt;
         kv.push(ChatMessage::assistant(reply));
         held[who] = Some(kv);
@@ -341,7 +342,8 @@ mod tests {
                 }
                 let reply = format!("{}: point {round}", s.participants[who].name);
                 *kv = Some(format!("{text}{reply}"));
-                s.add_reply(0, who, reply, TurnUsage::default(), None);
+                s.add_reply(0, who, reply, TurnUsage::default(), None)
+                    .unwrap();
             }
             s.add_message(0, None, format!("now round {}", round + 1), Some("b"))
                 .unwrap();
@@ -360,7 +362,8 @@ mod tests {
             for (who, prompt) in prompts.into_iter().enumerate() {
                 check_extends(&held, who, &prompt);
                 let reply = format!("answer {round} of {who}");
-                s.add_reply(0, who, reply.clone(), TurnUsage::default(), Some(batch));
+                s.add_reply(0, who, reply.clone(), TurnUsage::default(), Some(batch))
+                    .unwrap();
                 let mut kv = prompt;
                 kv.push(ChatMessage::assistant(reply));
                 held[who] = Some(kv);

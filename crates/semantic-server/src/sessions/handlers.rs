@@ -162,9 +162,10 @@ pub async fn delete(
             kept_agents.push(agent.to_string());
             continue;
         }
-        // `false`: the agent holds nothing (it never spoke, or was evicted
-        // past the disk budget): nothing to remove.
-        state
+        // `false`: the agent holds nothing (it never spoke, or went past
+        // the disk budget), or a request outside the session is using its
+        // id right now (then its cache stays, and it is not listed).
+        let removed = state
             .engine
             .delete_agent(
                 semantic_domain::AgentKey::new(tenant.clone(), agent.clone()),
@@ -172,7 +173,9 @@ pub async fn delete(
             )
             .await
             .map_err(|e| from_engine(e, MaxTokensField::default()))?;
-        removed_agents.push(agent.to_string());
+        if removed {
+            removed_agents.push(agent.to_string());
+        }
     }
     let store = state.gateway.sessions.clone();
     let deleted = {

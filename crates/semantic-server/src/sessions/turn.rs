@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::sse::Event;
 use semantic_domain::chat::ChatMessage;
 use semantic_domain::sessions::{
-    choice_grammar, choice_prompt, parse_choice, view, NextTurn, Session, SessionError,
+    choice_grammar, choice_prompt, parse_choice, view, EntryKind, NextTurn, Session, SessionError,
     SessionStore, StoredSession, TurnUsage,
 };
 use semantic_domain::{
@@ -119,8 +119,14 @@ pub async fn take_turn(
     let sampling = session.sampling.clone();
     let generated = generate(ctx, prompt, agent, sampling, None, Some(&participant.id)).await?;
     let usage = turn_usage(generated.usage);
-    session.add_reply(now_unix(), speaker, generated.text.clone(), usage, batch);
-    let cleaned = last_cleaned(session);
+    let cleaned = match session
+        .add_reply(now_unix(), speaker, generated.text.clone(), usage, batch)
+        .map_err(session_error)?
+        .kind
+    {
+        EntryKind::Reply { ref cleaned, .. } => cleaned.clone(),
+        _ => String::new(),
+    };
     store(ctx, session).await?;
     let turn = TurnObject {
         object: "session.turn",
@@ -318,14 +324,6 @@ fn turn_usage(usage: Usage) -> TurnUsage {
         completion_tokens: usage.completion_tokens,
         cached_tokens: usage.cached_tokens,
         cache_source: usage.cache_source.as_str().to_owned(),
-    }
-}
-
-/// The cleaned text of the reply just recorded.
-pub fn last_cleaned(session: &Session) -> String {
-    match session.transcript.last().map(|e| &e.kind) {
-        Some(semantic_domain::sessions::EntryKind::Reply { cleaned, .. }) => cleaned.clone(),
-        _ => String::new(),
     }
 }
 

@@ -266,7 +266,8 @@ pub struct DeletedObject {
     pub id: String,
     pub object: &'static str,
     pub deleted: bool,
-    /// Ephemeral participants' agents, removed with their caches.
+    /// Ephemeral participants' agents whose caches were removed (one that
+    /// never spoke held none).
     pub removed_agents: Vec<String>,
     /// Permanent participants' agents, kept.
     pub kept_agents: Vec<String>,

@@ -347,13 +347,26 @@ async fn a_moderator_always_names_one_of_the_speakers() {
         }))
         .await;
     let mut speakers = Vec::new();
+    let mut chair_held: Option<u64> = None;
     for _ in 0..4 {
         let turn = server
             .ok("POST", &format!("/v1/sessions/{id}/turn"), Some(json!({})))
             .await;
-        assert_eq!(turn["chosen_by"]["moderator"], "chair", "{turn}");
-        assert_eq!(turn["chosen_by"]["options"], json!(["x1", "y2", "z3"]));
+        let choice = &turn["chosen_by"];
+        assert_eq!(choice["moderator"], "chair", "{turn}");
+        assert_eq!(choice["options"], json!(["x1", "y2", "z3"]));
         speakers.push(turn["speaker"].as_str().unwrap().to_owned());
+        // The chair's choices extend its own view too: its previous
+        // question and answer are reused like any turn's prompt and reply.
+        let (prompt, completion, cached, source) = usage_of(choice);
+        eprintln!(
+            "chair's choice: prompt {prompt}, reply {completion}, cached {cached} ({source})"
+        );
+        if let Some(previous) = chair_held {
+            assert!(cached + 1 >= previous, "{choice}");
+            assert_eq!(source, "hot", "{choice}");
+        }
+        chair_held = Some(prompt + completion);
     }
     // A round: a choice among those who have not spoken, the last without.
     let round = server

@@ -578,6 +578,50 @@ async fn a_finished_session_is_409_and_mistakes_name_their_field() {
         let (status, err) = server.call(KEY_A, method, &path, body).await;
         assert_eq!(status, 404, "{method} {path}: {err}");
     }
+    // A view past the context window: a 400 naming the transcript, whole
+    // or as the stream's error event; nothing is recorded.
+    let long = server
+        .create_session(json!({
+            "participants": [{"id": "verbose", "system_prompt": "word ".repeat(12_000)}],
+            "topology": "round_robin",
+            "sampling": greedy(),
+        }))
+        .await;
+    let (status, err) = server
+        .call(
+            KEY_A,
+            "POST",
+            &format!("/v1/sessions/{long}/turn"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (status, &err["error"]["param"]),
+        (400, &json!("transcript")),
+        "{err}"
+    );
+    assert_eq!(err["error"]["code"], "context_length_exceeded");
+    let streamed = server
+        .client
+        .post(server.url(&format!("/v1/sessions/{long}/turn")))
+        .bearer_auth(KEY_A)
+        .json(&json!({"stream": true}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let events = sse_events(&streamed);
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["turn.started", "error"], "{streamed}");
+    assert_eq!(events[1].1["status"], 400);
+    assert_eq!(events[1].1["error"]["param"], "transcript");
+    let after = server
+        .ok("GET", &format!("/v1/sessions/{long}"), None)
+        .await;
+    assert_eq!(after["turns"], 0);
+
     let (status, err) = server
         .call(
             KEY_A,

@@ -306,11 +306,40 @@ async fn broadcast_rounds_answer_one_prompt_and_whispers_reach_only_their_addres
     for turn in turns {
         held.check(turn, "hot");
     }
-    let second = server
-        .ok("POST", &format!("/v1/sessions/{id}/round"), Some(json!({})))
-        .await;
-    for turn in second["turns"].as_array().unwrap() {
-        held.check(turn, "hot");
+    // Streamed this time: the three answers are generated together, each
+    // delta tagged with its speaker, then reported in order.
+    let streamed = server
+        .client
+        .post(server.url(&format!("/v1/sessions/{id}/round")))
+        .bearer_auth(KEY_A)
+        .json(&json!({"stream": true}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let events = sse_events(&streamed);
+    let names: Vec<&str> = events
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| *n != "turn.delta")
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "turn.started",
+            "turn.started",
+            "turn.started",
+            "turn.completed",
+            "turn.completed",
+            "turn.completed",
+            "done"
+        ],
+        "{streamed}"
+    );
+    for (_, data) in events.iter().filter(|(n, _)| n == "turn.completed") {
+        held.check(&data["turn"], "hot");
     }
     let (status, body) = server
         .call(

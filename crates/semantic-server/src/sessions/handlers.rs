@@ -86,7 +86,7 @@ pub async fn turn(
         tenant: &tenant,
         sink: &sink,
     };
-    let (_, turn) = take_turn(&ctx, &mut session, next, None).await?;
+    let (_, turn) = take_turn(&ctx, &mut session, next).await?;
     Ok(Json(turn).into_response())
 }
 
@@ -264,7 +264,7 @@ fn streamed(
             sink: &sink,
         };
         let result = match work {
-            Work::Turn(next) => take_turn(&ctx, &mut session, next, None).await.map(drop),
+            Work::Turn(next) => take_turn(&ctx, &mut session, next).await.map(drop),
             Work::Round => run_round(&ctx, &mut session).await.map(drop),
         };
         let last = match result {

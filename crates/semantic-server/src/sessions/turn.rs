@@ -79,20 +79,12 @@ pub struct TurnContext<'a> {
     pub sink: &'a Sink,
 }
 
-/// A prompt rendered ahead of the turn (a broadcast round's), and the
-/// round's batch.
-pub struct Planned {
-    pub prompt: Vec<ChatMessage>,
-    pub batch: u32,
-}
-
 /// Take the turn `next` (after the moderator's choice, if it needs one),
 /// store the session, and report it; returns the speaker's index too.
 pub async fn take_turn(
     ctx: &TurnContext<'_>,
     session: &mut Session,
     next: NextTurn,
-    planned: Option<Planned>,
 ) -> Result<(usize, TurnObject), ApiError> {
     let (speaker, chosen_by) = match next {
         NextTurn::Speak(index) => (index, None),
@@ -101,48 +93,9 @@ pub async fn take_turn(
             (index, Some(choice))
         }
     };
-    let participant = session.participants[speaker].clone();
-    let turn_number = session.turns + 1;
-    ctx.sink
-        .send(events::started(
-            &session.id,
-            turn_number,
-            &participant.id,
-            &participant.name,
-        ))
-        .await?;
-    let (prompt, batch) = match planned {
-        Some(p) => (p.prompt, Some(p.batch)),
-        None => (view(session, speaker), None),
-    };
-    let agent = agent_key(ctx.tenant, session, speaker)?;
-    let sampling = session.sampling.clone();
-    let generated = generate(ctx, prompt, agent, sampling, None, Some(&participant.id)).await?;
-    let usage = turn_usage(generated.usage);
-    let cleaned = match session
-        .add_reply(now_unix(), speaker, generated.text.clone(), usage, batch)
-        .map_err(session_error)?
-        .kind
-    {
-        EntryKind::Reply { ref cleaned, .. } => cleaned.clone(),
-        _ => String::new(),
-    };
-    store(ctx, session).await?;
-    let turn = TurnObject {
-        object: "session.turn",
-        session_id: session.id.clone(),
-        turn: session.turns,
-        speaker: participant.id,
-        name: participant.name,
-        text: cleaned,
-        raw_text: generated.text,
-        finish_reason: generated.reason.openai(),
-        usage: generated.usage.into(),
-        first_token_s: generated.first_token_s,
-        chosen_by,
-        finished: session.is_finished(),
-    };
-    ctx.sink.send(events::completed(&turn)).await?;
+    let job = start_turn(ctx, session, speaker, 1).await?;
+    let generated = job.run(ctx).await?;
+    let turn = finish_turn(ctx, session, speaker, generated, None, chosen_by).await?;
     Ok((speaker, turn))
 }
 
@@ -153,30 +106,131 @@ pub async fn run_round(
     session: &mut Session,
 ) -> Result<Vec<TurnObject>, ApiError> {
     let plan = session.round_plan().map_err(session_error)?;
-    // Broadcast: every prompt is rendered before anyone answers.
-    let mut prompts: Vec<Option<Vec<ChatMessage>>> = if plan.broadcast {
-        plan.order.iter().map(|&i| Some(view(session, i))).collect()
-    } else {
-        Vec::new()
-    };
-    let batch = plan.broadcast.then(|| session.open_batch());
+    if plan.broadcast {
+        return run_broadcast(ctx, session, &plan.order).await;
+    }
     let mut spoken = Vec::new();
     let mut turns = Vec::new();
     while let Some(next) = plan.next(session, &spoken) {
-        let planned = match (&next, batch) {
-            (NextTurn::Speak(i), Some(batch)) => plan
-                .order
-                .iter()
-                .position(|o| o == i)
-                .and_then(|at| prompts.get_mut(at).and_then(Option::take))
-                .map(|prompt| Planned { prompt, batch }),
-            _ => None,
-        };
-        let (speaker, turn) = take_turn(ctx, session, next, planned).await?;
+        let (speaker, turn) = take_turn(ctx, session, next).await?;
         spoken.push(speaker);
         turns.push(turn);
     }
     Ok(turns)
+}
+
+/// A broadcast round: every prompt is rendered before anyone answers, and
+/// the answers are generated together (the engine batches them); they are
+/// recorded in the participants' order as one batch. A failed answer
+/// leaves the others recorded and the round reports the failure.
+async fn run_broadcast(
+    ctx: &TurnContext<'_>,
+    session: &mut Session,
+    order: &[usize],
+) -> Result<Vec<TurnObject>, ApiError> {
+    let remaining = usize::try_from(session.remaining_turns()).unwrap_or(usize::MAX);
+    let speakers: Vec<usize> = order.iter().copied().take(remaining).collect();
+    let mut jobs = Vec::with_capacity(speakers.len());
+    for (k, &speaker) in (1u32..).zip(&speakers) {
+        jobs.push(start_turn(ctx, session, speaker, k).await?);
+    }
+    let batch = session.open_batch();
+    let results = futures::future::join_all(jobs.into_iter().map(|job| job.run(ctx))).await;
+    let mut turns = Vec::with_capacity(speakers.len());
+    let mut failure = None;
+    for (&speaker, result) in speakers.iter().zip(results) {
+        match result {
+            Ok(generated) => {
+                turns.push(finish_turn(ctx, session, speaker, generated, Some(batch), None).await?)
+            }
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(turns),
+    }
+}
+
+/// A turn announced and ready to generate: its speaker's prompt rendered
+/// from the session as it stands.
+struct TurnJob {
+    speaker_id: String,
+    prompt: Vec<ChatMessage>,
+    agent: AgentKey,
+    sampling: SamplingParams,
+}
+
+impl TurnJob {
+    async fn run(self, ctx: &TurnContext<'_>) -> Result<Generated, ApiError> {
+        let speaker = Some(self.speaker_id.as_str());
+        generate(ctx, self.prompt, self.agent, self.sampling, None, speaker).await
+    }
+}
+
+/// Announce `speaker`'s turn (the `ahead`-th from now) and render its
+/// prompt: its view of the session now.
+async fn start_turn(
+    ctx: &TurnContext<'_>,
+    session: &Session,
+    speaker: usize,
+    ahead: u32,
+) -> Result<TurnJob, ApiError> {
+    let participant = &session.participants[speaker];
+    ctx.sink
+        .send(events::started(
+            &session.id,
+            session.turns + ahead,
+            &participant.id,
+            &participant.name,
+        ))
+        .await?;
+    Ok(TurnJob {
+        speaker_id: participant.id.clone(),
+        prompt: view(session, speaker),
+        agent: agent_key(ctx.tenant, session, speaker)?,
+        sampling: session.sampling.clone(),
+    })
+}
+
+/// Record `speaker`'s reply, store the session, then report the turn.
+async fn finish_turn(
+    ctx: &TurnContext<'_>,
+    session: &mut Session,
+    speaker: usize,
+    generated: Generated,
+    batch: Option<u32>,
+    chosen_by: Option<ChoiceObject>,
+) -> Result<TurnObject, ApiError> {
+    let usage = turn_usage(generated.usage);
+    let cleaned = match session
+        .add_reply(now_unix(), speaker, generated.text.clone(), usage, batch)
+        .map_err(session_error)?
+        .kind
+    {
+        EntryKind::Reply { ref cleaned, .. } => cleaned.clone(),
+        _ => String::new(),
+    };
+    store(ctx, session).await?;
+    let participant = &session.participants[speaker];
+    let turn = TurnObject {
+        object: "session.turn",
+        session_id: session.id.clone(),
+        turn: session.turns,
+        speaker: participant.id.clone(),
+        name: participant.name.clone(),
+        text: cleaned,
+        raw_text: generated.text,
+        finish_reason: generated.reason.openai(),
+        usage: generated.usage.into(),
+        first_token_s: generated.first_token_s,
+        chosen_by,
+        finished: session.is_finished(),
+    };
+    ctx.sink.send(events::completed(&turn)).await?;
+    Ok(turn)
 }
 
 /// The moderator picks the next speaker among `options`, its answer held

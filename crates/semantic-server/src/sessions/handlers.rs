@@ -14,7 +14,8 @@ use tokio::sync::mpsc;
 
 use super::claim::Claim;
 use super::events;
-use super::turn::{persist, run_round, session_error, take_turn, Sink, TurnContext};
+use super::generate::{Sink, TurnContext};
+use super::turn::{persist, run_round, session_error, take_turn};
 use super::types::{
     CreateSessionRequest, DeletedObject, EntryObject, MessageRequest, RoundObject, RoundRequest,
     SessionObject, TurnRequest, ViewObject, ViewQuery,

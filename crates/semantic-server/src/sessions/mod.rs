@@ -10,11 +10,13 @@
 //! participant's agent, and answers whole or as SSE ([`events`]).
 //!
 //! Layout: [`types`] (wire shapes), [`handlers`] (the routes), [`turn`]
-//! (running one turn or a round), [`claim`] (one request at a time per
-//! session), [`events`] (the SSE events).
+//! (running one turn or a round), [`generate`] (one generation as a
+//! participant's agent, streamed or not), [`claim`] (one request at a time
+//! per session), [`events`] (the SSE events).
 
 pub mod claim;
 pub mod events;
+pub mod generate;
 pub mod handlers;
 pub mod turn;
 pub mod types;

@@ -1,83 +1,29 @@
-//! Running a turn or a round: render the speaker's view, generate through
-//! the same path as chat completions (template and tokenize, submit as
-//! the participant's agent), record the reply and store the session
-//! before the turn is reported — so a turn a client was told of survives
-//! a crash, and the next turn extends the speaker's KV.
+//! Running a turn or a round: who speaks (a moderator choosing first),
+//! the speaker's view as its prompt, one generation ([`super::generate`]),
+//! then the reply recorded and the session stored before the turn is
+//! reported — so a turn a client was told of survives a crash, and the
+//! next turn extends the speaker's KV.
 
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use axum::response::sse::Event;
 use semantic_domain::chat::ChatMessage;
 use semantic_domain::sessions::{
     choice_grammar, choice_prompt, parse_choice, view, EntryKind, NextTurn, Session, SessionError,
     SessionStore, StoredSession, TurnUsage,
 };
-use semantic_domain::{
-    AgentKey, FinishReason, GenerationEvent, Grammar, SamplingParams, TenantId, Usage,
-};
-use tokio::sync::mpsc;
+use semantic_domain::{AgentKey, SamplingParams, TenantId, Usage};
 
 use super::events;
+use super::generate::{generate, Generated, TurnContext};
 use super::types::{ChoiceObject, TurnObject};
-use crate::error::{ApiError, ParamNames};
-use crate::generation;
-use crate::prompt::{self, Conversation};
+use crate::error::ApiError;
 use crate::responses::chain::off_runtime;
-use crate::state::{now_unix, AppState};
-
-/// Field names of engine errors about a session's turn.
-pub const NAMES: ParamNames = ParamNames {
-    max_tokens: "sampling.max_tokens",
-    stop: "sampling.stop",
-    prompt: "transcript",
-};
+use crate::state::now_unix;
 
 /// Tokens a moderator's choice may take: a participant id (64 characters
 /// at most) and the end of its turn.
 const CHOICE_MAX_TOKENS: u32 = 64;
-
-/// Where a streamed request's events go; nowhere for a whole answer.
-pub struct Sink(Option<mpsc::Sender<Event>>);
-
-impl Sink {
-    pub fn none() -> Self {
-        Self(None)
-    }
-
-    pub fn to(sender: mpsc::Sender<Event>) -> Self {
-        Self(Some(sender))
-    }
-
-    /// Send `event`; an error when the client went away (which ends the
-    /// work, and dropping the generation cancels it).
-    pub async fn send(&self, event: Event) -> Result<(), ApiError> {
-        match &self.0 {
-            Some(sender) => sender.send(event).await.map_err(|_| client_gone()),
-            None => Ok(()),
-        }
-    }
-
-    /// Resolves when the client went away; never for a whole answer.
-    async fn gone(&self) {
-        match &self.0 {
-            Some(sender) => sender.closed().await,
-            None => std::future::pending().await,
-        }
-    }
-}
-
-fn client_gone() -> ApiError {
-    ApiError::from_status(StatusCode::BAD_REQUEST, "the client closed the stream")
-        .with_code("client_closed")
-}
-
-/// What every turn of one request shares.
-pub struct TurnContext<'a> {
-    pub state: &'a AppState,
-    pub tenant: &'a TenantId,
-    pub sink: &'a Sink,
-}
 
 /// Take the turn `next` (after the moderator's choice, if it needs one),
 /// store the session, and report it; returns the speaker's index too.
@@ -279,90 +225,6 @@ async fn choose(
             usage: generated.usage.into(),
         },
     ))
-}
-
-/// One generation's outcome.
-struct Generated {
-    text: String,
-    reason: FinishReason,
-    usage: Usage,
-    first_token_s: f64,
-}
-
-/// Render `messages` with the model's template, submit them as `agent`
-/// and collect the reply, streaming its text as `speaker`'s deltas if the
-/// request streams.
-async fn generate(
-    ctx: &TurnContext<'_>,
-    messages: Vec<ChatMessage>,
-    agent: AgentKey,
-    sampling: SamplingParams,
-    grammar: Option<Grammar>,
-    speaker: Option<&str>,
-) -> Result<Generated, ApiError> {
-    let engine = &ctx.state.engine;
-    ctx.state.gateway.rate_limits.check_agent(Some(&agent))?;
-    let conversation = Conversation {
-        messages,
-        ..Conversation::default()
-    };
-    // No tools in a session: the tool-use error cannot happen.
-    let tool_error = |e: semantic_domain::tools::ToolUseError| {
-        ApiError::invalid_request(e.to_string()).with_param("transcript")
-    };
-    let mut prepared = prompt::prepare(engine, conversation, NAMES, tool_error).await?;
-    if grammar.is_some() {
-        prepared.tool_use.grammar = grammar;
-    }
-    let submitted = generation::submit(
-        engine,
-        prepared,
-        sampling,
-        (ctx.tenant.clone(), Some(agent)),
-        NAMES,
-    )?;
-    let mut stream = submitted.generation;
-    let mut text = String::new();
-    loop {
-        let event = tokio::select! {
-            event = stream.next() => event,
-            () = ctx.sink.gone() => return Err(client_gone()),
-        };
-        match event {
-            Some(
-                GenerationEvent::Token { text: piece, .. } | GenerationEvent::Text { text: piece },
-            ) => {
-                if piece.is_empty() {
-                    continue;
-                }
-                text.push_str(&piece);
-                if let Some(speaker) = speaker {
-                    ctx.sink.send(events::delta(speaker, &piece)).await?;
-                }
-            }
-            Some(GenerationEvent::Finished {
-                reason,
-                usage,
-                timings,
-            }) => {
-                return Ok(Generated {
-                    text,
-                    reason,
-                    usage,
-                    first_token_s: timings.first_token,
-                })
-            }
-            Some(GenerationEvent::Failed { message }) => {
-                return Err(ApiError::generation_failed(message, !engine.is_accepting()))
-            }
-            None => {
-                return Err(ApiError::generation_failed(
-                    "the engine dropped the request",
-                    !engine.is_accepting(),
-                ))
-            }
-        }
-    }
 }
 
 fn agent_key(tenant: &TenantId, session: &Session, index: usize) -> Result<AgentKey, ApiError> {

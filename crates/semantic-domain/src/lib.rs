@@ -21,6 +21,7 @@ pub mod max_tokens;
 pub mod persistence;
 pub mod responses;
 pub mod sampling;
+pub mod sessions;
 pub mod stop;
 pub mod tenant;
 pub mod tokens;

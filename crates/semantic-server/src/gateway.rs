@@ -15,11 +15,13 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use semantic_domain::responses::{ResponseBudget, ResponseStore};
+use semantic_domain::sessions::SessionStore;
 
 use crate::auth::{Access, AuthConfig};
 use crate::limits::RequestLimits;
 use crate::model_alias::ModelAliases;
 use crate::rate_limit::RateLimits;
+use crate::sessions::claim::SessionClaims;
 use crate::state::RouterState;
 use crate::swap::{EngineFactory, SwapControl};
 use crate::tenant::CallerTenant;
@@ -41,6 +43,10 @@ pub struct Gateway {
     pub factory: Option<Arc<dyn EngineFactory>>,
     /// Stored responses (`/v1/responses`), of every model and tenant.
     pub responses: Arc<dyn ResponseStore>,
+    /// Multi-agent sessions (`/v1/sessions`), of every model and tenant.
+    pub sessions: Arc<dyn SessionStore>,
+    /// The sessions a request is running on (one at a time each).
+    pub session_claims: Arc<SessionClaims>,
 }
 
 /// A response store in memory, for a server given none (tests, a server
@@ -50,6 +56,15 @@ pub fn memory_responses() -> Arc<dyn ResponseStore> {
         Ok(db) => Arc::new(db),
         // An in-memory database has no I/O to fail; if it ever does, it is a bug.
         Err(e) => panic!("cannot create an in-memory response store: {e}"),
+    }
+}
+
+/// A session store in memory, for a server given none.
+pub fn memory_sessions() -> Arc<dyn SessionStore> {
+    match semantic_store::ResponseDb::in_memory(ResponseBudget::default()) {
+        Ok(db) => Arc::new(db),
+        // As for `memory_responses`: no I/O to fail.
+        Err(e) => panic!("cannot create an in-memory session store: {e}"),
     }
 }
 

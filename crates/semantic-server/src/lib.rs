@@ -4,7 +4,8 @@
 //! Layout: [`routes`] holds the route table and middleware; each API family
 //! lives in its own module ([`openai`], [`anthropic`]) with its wire types,
 //! request conversion and handlers; [`agents`] is our extension for
-//! inspecting and evicting agents' KV caches. Shared by all families:
+//! inspecting and evicting agents' KV caches; [`sessions`] runs multi-agent
+//! sessions over the same generation path. Shared by all families:
 //! [`error`] (one error type), [`error_envelope`] (renders it in the
 //! family's envelope by path), [`extract`] (JSON bodies), [`agent_id`]
 //! (which agent a request names), [`prompt`] (template and tokenize),
@@ -38,6 +39,7 @@ pub mod reply_stream;
 pub mod request_identity;
 pub mod responses;
 pub mod routes;
+pub mod sessions;
 pub mod sse;
 pub mod state;
 pub mod swap;
@@ -52,6 +54,7 @@ use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use semantic_domain::responses::ResponseStore;
+use semantic_domain::sessions::SessionStore;
 use semantic_engine::EngineHandle;
 
 pub use auth::AuthConfig;
@@ -111,6 +114,8 @@ pub struct Server {
     config: ServerConfig,
     /// Stored responses; in memory unless [`Server::with_responses`] says.
     responses: Option<Arc<dyn ResponseStore>>,
+    /// Multi-agent sessions; in memory unless [`Server::with_sessions`] says.
+    sessions: Option<Arc<dyn SessionStore>>,
 }
 
 impl Server {
@@ -119,12 +124,19 @@ impl Server {
             lifecycle: Arc::new(Lifecycle::new(probes)),
             config,
             responses: None,
+            sessions: None,
         }
     }
 
     /// Keep stored responses (`/v1/responses`) in `store`.
     pub fn with_responses(mut self, store: Arc<dyn ResponseStore>) -> Self {
         self.responses = Some(store);
+        self
+    }
+
+    /// Keep multi-agent sessions (`/v1/sessions`) in `store`.
+    pub fn with_sessions(mut self, store: Arc<dyn SessionStore>) -> Self {
+        self.sessions = Some(store);
         self
     }
 
@@ -153,6 +165,11 @@ impl Server {
                 .responses
                 .clone()
                 .unwrap_or_else(gateway::memory_responses),
+            sessions: self
+                .sessions
+                .clone()
+                .unwrap_or_else(gateway::memory_sessions),
+            session_claims: Arc::default(),
         };
         let state = RouterState::new(Arc::new(gateway), engine);
         self.lifecycle
@@ -196,7 +213,21 @@ pub fn app(
     config: &ServerConfig,
     factory: Option<Arc<dyn EngineFactory>>,
 ) -> App {
-    let server = Server::new(config.clone(), ProbeSettings::default());
+    app_with_store(engine, config, factory, None)
+}
+
+/// [`app`], with stored responses and sessions in `store` (one database,
+/// as `semantic serve` keeps them) rather than in memory.
+pub fn app_with_store(
+    engine: EngineHandle,
+    config: &ServerConfig,
+    factory: Option<Arc<dyn EngineFactory>>,
+    store: Option<Arc<semantic_store::ResponseDb>>,
+) -> App {
+    let mut server = Server::new(config.clone(), ProbeSettings::default());
+    if let Some(db) = store {
+        server = server.with_responses(db.clone()).with_sessions(db);
+    }
     let state = server.start(engine, factory);
     App {
         router: server.router(),

@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::state::RouterState;
 use crate::telemetry::{http, prometheus};
 use crate::{
-    admin, agents, anthropic, error_envelope, gateway, models, openai, openapi, responses,
+    admin, agents, anthropic, error_envelope, gateway, models, openai, openapi, responses, sessions,
 };
 
 /// Every route, with JSON 404/405 answers, the body limit, the gateway
@@ -34,6 +34,17 @@ pub fn build_with(state: RouterState) -> Router {
         .route(
             "/v1/responses/{id}/input_items",
             get(responses::stored::input_items),
+        )
+        .route("/v1/sessions", post(sessions::handlers::create))
+        .route(
+            "/v1/sessions/{id}",
+            get(sessions::handlers::retrieve).delete(sessions::handlers::delete),
+        )
+        .route("/v1/sessions/{id}/turn", post(sessions::handlers::turn))
+        .route("/v1/sessions/{id}/round", post(sessions::handlers::round))
+        .route(
+            "/v1/sessions/{id}/messages",
+            post(sessions::handlers::messages),
         )
         .route("/v1/models", get(models::list))
         .route("/v1/models/{id}", get(models::retrieve))

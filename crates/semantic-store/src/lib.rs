@@ -4,8 +4,8 @@
 //! models never mix ([`layout`]), written atomically and read back verified
 //! ([`DiskStore`]), in the background for the engine ([`PersistWriter`]),
 //! and inspected across models by the CLI ([`list_all`], [`verify_all`]).
-//! Beside the agents' files, the Responses API's stored conversations live
-//! in one embedded database ([`ResponseDb`]).
+//! Beside the agents' files, the Responses API's stored conversations and
+//! the multi-agent sessions live in one embedded database ([`ResponseDb`]).
 //!
 //! The store knows only the domain's types and the file system: the blob is
 //! opaque llama.cpp state that the engine produces and restores.

@@ -12,6 +12,12 @@
 //! → size), the order in which expiry and the byte budget remove records,
 //! plus `totals` (the byte and record counts, kept in the same transactions
 //! so they never drift from the records).
+//!
+//! Multi-agent sessions (`/v1/sessions`) live in the same file, table
+//! `sessions` (id → tenant and session as JSON): the whole session is
+//! rewritten on each change, one fsynced commit per turn. They are not
+//! under the responses' byte budget or expiry; a session stays until it is
+//! deleted (its `max_turns` bounds its size).
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,12 +26,14 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTran
 use semantic_domain::responses::{
     ResponseBudget, ResponseStore, ResponseStoreError, ResponseStoreStats, StoredResponse,
 };
+use semantic_domain::sessions::{Session, SessionStore, SessionStoreError, StoredSession};
 use semantic_domain::{AgentId, TenantId};
 use serde::{Deserialize, Serialize};
 
 const RESPONSES: TableDefinition<&str, &[u8]> = TableDefinition::new("responses");
 const BY_AGE: TableDefinition<(u64, &str), u64> = TableDefinition::new("by_age");
 const TOTALS: TableDefinition<&str, u64> = TableDefinition::new("totals");
+const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
 const BYTES: &str = "bytes";
 const COUNT: &str = "count";
 
@@ -92,6 +100,7 @@ impl ResponseDb {
         db_try!("open", txn.open_table(RESPONSES));
         db_try!("open", txn.open_table(BY_AGE));
         db_try!("open", txn.open_table(TOTALS));
+        db_try!("open", txn.open_table(SESSIONS));
         db_try!("commit", txn.commit());
         register();
         store.publish();
@@ -296,6 +305,99 @@ impl ResponseStore for ResponseDb {
     }
 }
 
+/// A session as it is kept: its tenant as a plain string beside it.
+#[derive(Serialize, Deserialize)]
+struct SessionRecord {
+    tenant: String,
+    session: Session,
+}
+
+fn session_error(e: ResponseStoreError) -> SessionStoreError {
+    SessionStoreError(e.0)
+}
+
+impl ResponseDb {
+    fn read_session(&self, id: &str) -> Result<Option<SessionRecord>, ResponseStoreError> {
+        let txn = db_try!("begin", self.db.begin_read());
+        let table = db_try!("open", txn.open_table(SESSIONS));
+        let Some(bytes) = db_try!("read", table.get(id)) else {
+            return Ok(None);
+        };
+        serde_json::from_slice(bytes.value())
+            .map(Some)
+            .map_err(|e| ResponseStoreError(format!("session {id} is unreadable: {e}")))
+    }
+
+    fn write_session(&self, stored: &StoredSession) -> Result<(), ResponseStoreError> {
+        let id = stored.session.id.as_str();
+        let record = SessionRecord {
+            tenant: stored.tenant.as_str().to_owned(),
+            session: stored.session.clone(),
+        };
+        let bytes = serde_json::to_vec(&record)
+            .map_err(|e| ResponseStoreError(format!("cannot encode session {id}: {e}")))?;
+        let txn = db_try!("begin", self.db.begin_write());
+        {
+            let mut table = db_try!("open", txn.open_table(SESSIONS));
+            // Ids are the server's, unique per session: one held by another
+            // tenant is never overwritten.
+            if let Some(old) = db_try!("read", table.get(id)) {
+                let old: Option<SessionRecord> = serde_json::from_slice(old.value()).ok();
+                if old.is_some_and(|o| o.tenant != record.tenant) {
+                    return Err(ResponseStoreError(format!(
+                        "session {id} belongs to another tenant"
+                    )));
+                }
+            }
+            db_try!("write", table.insert(id, bytes.as_slice()));
+        }
+        db_try!("commit", txn.commit());
+        Ok(())
+    }
+
+    fn remove_session(&self, tenant: &TenantId, id: &str) -> Result<bool, ResponseStoreError> {
+        let txn = db_try!("begin", self.db.begin_write());
+        {
+            let mut table = db_try!("open", txn.open_table(SESSIONS));
+            let owned = match db_try!("read", table.get(id)) {
+                Some(bytes) => serde_json::from_slice::<SessionRecord>(bytes.value())
+                    .is_ok_and(|r| r.tenant == tenant.as_str()),
+                None => false,
+            };
+            if !owned {
+                return Ok(false);
+            }
+            db_try!("delete", table.remove(id));
+        }
+        db_try!("commit", txn.commit());
+        Ok(true)
+    }
+}
+
+impl SessionStore for ResponseDb {
+    fn put_session(&self, session: &StoredSession) -> Result<(), SessionStoreError> {
+        self.write_session(session).map_err(session_error)
+    }
+
+    fn get_session(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<Option<StoredSession>, SessionStoreError> {
+        let record = self.read_session(id).map_err(session_error)?;
+        Ok(record
+            .filter(|r| r.tenant == tenant.as_str())
+            .map(|r| StoredSession {
+                tenant: tenant.clone(),
+                session: r.session,
+            }))
+    }
+
+    fn delete_session(&self, tenant: &TenantId, id: &str) -> Result<bool, SessionStoreError> {
+        self.remove_session(tenant, id).map_err(session_error)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,6 +437,53 @@ mod tests {
         assert!(db.delete(&tenant("alice"), "resp_a").unwrap());
         assert_eq!(db.get(&tenant("alice"), "resp_a").unwrap(), None);
         assert_eq!(db.stats(), ResponseStoreStats::default());
+    }
+
+    #[test]
+    fn a_session_survives_reopening_and_stays_with_its_tenant() {
+        use semantic_domain::sessions::{NewParticipant, NewSession, TurnUsage};
+        let dir = tempfile::tempdir().unwrap();
+        let spec = NewSession {
+            participants: vec![NewParticipant {
+                id: "a".into(),
+                ..NewParticipant::default()
+            }],
+            topology: "round_robin".into(),
+            moderator: None,
+            max_turns: None,
+            sampling: semantic_domain::SamplingParams::greedy(4),
+            initial_prompt: Some("hi".into()),
+        };
+        let mut session = Session::create("sess_1".into(), 1, spec).unwrap();
+        let stored = |session: &Session| StoredSession {
+            tenant: tenant("alice"),
+            session: session.clone(),
+        };
+        {
+            let db = ResponseDb::open(dir.path(), ResponseBudget::default()).unwrap();
+            db.put_session(&stored(&session)).unwrap();
+            session
+                .add_reply(2, 0, "hello".into(), TurnUsage::default(), None)
+                .unwrap();
+            db.put_session(&stored(&session)).unwrap();
+            let theirs = StoredSession {
+                tenant: tenant("bob"),
+                session: session.clone(),
+            };
+            assert!(db.put_session(&theirs).is_err(), "not bob's to overwrite");
+        }
+        let db = ResponseDb::open(dir.path(), ResponseBudget::default()).unwrap();
+        let back = db.get_session(&tenant("alice"), "sess_1").unwrap().unwrap();
+        assert_eq!(back.session, session);
+        assert_eq!(db.get_session(&tenant("bob"), "sess_1").unwrap(), None);
+        assert!(!db.delete_session(&tenant("bob"), "sess_1").unwrap());
+        assert!(db.delete_session(&tenant("alice"), "sess_1").unwrap());
+        assert_eq!(db.get_session(&tenant("alice"), "sess_1").unwrap(), None);
+        assert_eq!(
+            db.stats(),
+            ResponseStoreStats::default(),
+            "not in the responses' totals"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use semantic_domain::persistence::AgentPersistence;
-use semantic_domain::responses::{ResponseBudget, ResponseStore};
+use semantic_domain::responses::ResponseBudget;
 use semantic_domain::TenantId;
 use semantic_engine::{EngineConfig, EngineError, EngineHandle};
 use semantic_server::{EngineFactory, ProbeSettings, RouterState, Server};
@@ -80,7 +80,8 @@ async fn serve(
                 ..ProbeSettings::default()
             },
         )
-        .with_responses(responses),
+        .with_responses(responses.clone())
+        .with_sessions(responses),
     );
     let mut signals = shutdown_signals::listen()?;
     let (stop_http, http_stopped) = watch::channel(false);
@@ -134,10 +135,10 @@ async fn serve(
     Ok(())
 }
 
-/// The stored responses of `/v1/responses`, in the cache directory (one
-/// database for every model: a conversation outlives a model swap, only
-/// its KV does not).
-fn open_responses(cache_dir: &Path, args: &ServeArgs) -> anyhow::Result<Arc<dyn ResponseStore>> {
+/// The stored responses of `/v1/responses` and the sessions of
+/// `/v1/sessions`, in the cache directory (one database for every model: a
+/// conversation outlives a model swap, only its KV does not).
+fn open_responses(cache_dir: &Path, args: &ServeArgs) -> anyhow::Result<Arc<ResponseDb>> {
     let budget = ResponseBudget {
         max_bytes: args.responses_max_bytes.0,
         ttl_secs: Duration::from(args.responses_ttl).as_secs(),

@@ -124,6 +124,18 @@ impl TestServer {
         server: ServerConfig,
         factory: Option<Arc<TestEngines>>,
     ) -> Self {
+        Self::start_stored(config, server, factory, None).await
+    }
+
+    /// [`Self::start_custom`], keeping stored responses and sessions in
+    /// `store` (a database a later server can open again, as after a
+    /// restart) instead of in memory.
+    pub async fn start_stored(
+        config: EngineConfig,
+        server: ServerConfig,
+        factory: Option<Arc<TestEngines>>,
+        store: Option<Arc<semantic_store::ResponseDb>>,
+    ) -> Self {
         let first = factory.clone();
         let engine = tokio::task::spawn_blocking(move || match first {
             Some(f) => f.start(&config.model_path),
@@ -132,24 +144,25 @@ impl TestServer {
         .await
         .unwrap()
         .expect("engine starts");
-        Self::serve_custom(engine, server, factory).await
+        Self::serve_custom(engine, server, factory, store).await
     }
 
     /// Serve an already-started engine with default settings.
     pub async fn serve(engine: EngineHandle) -> Self {
-        Self::serve_custom(engine, ServerConfig::default(), None).await
+        Self::serve_custom(engine, ServerConfig::default(), None, None).await
     }
 
     async fn serve_custom(
         engine: EngineHandle,
         server: ServerConfig,
         factory: Option<Arc<TestEngines>>,
+        store: Option<Arc<semantic_store::ResponseDb>>,
     ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let factory = factory.map(|f| f as Arc<dyn EngineFactory>);
-        let app = semantic_server::app(engine.clone(), &server, factory);
+        let app = semantic_server::app_with_store(engine.clone(), &server, factory, store);
         let task = tokio::spawn(semantic_server::serve_router(listener, app.router, async {
             let _ = stopped.await;
         }));

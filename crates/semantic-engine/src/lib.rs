@@ -19,6 +19,7 @@ pub mod gguf;
 pub mod grammar;
 pub mod llama_compute;
 pub mod model;
+pub mod quality;
 pub mod scheduler;
 mod sequence;
 pub mod stream;

@@ -179,9 +179,10 @@ pub struct BenchQualityArgs {
     /// KV types to measure, comma-separated; f16 is always the reference.
     #[arg(long, value_delimiter = ',', default_value = "f16,q8_0,q4_0")]
     pub kv_types: Vec<semantic_domain::KvType>,
-    /// Corpus tokens evaluated per model and context length (whole chunks:
-    /// 8192 is 16 chunks of 512, 2 of 4096); half of them are scored.
-    #[arg(long, default_value_t = 8192)]
+    /// Corpus tokens evaluated per model and context length, in whole
+    /// chunks (4096: 8 chunks of 512, 2 of 2048, 1 of 4096); about half of
+    /// them are scored. At least the longest context.
+    #[arg(long, default_value_t = 4096)]
     pub tokens: usize,
     /// Tokens per llama_decode; llama.cpp holds this many rows of logits
     /// per context (1 MiB a row for Gemma 3's 262K vocabulary).

@@ -41,17 +41,7 @@ struct Row {
 }
 
 pub fn run(args: BenchQualityArgs) -> anyhow::Result<()> {
-    let longest = args.contexts.iter().copied().max().unwrap_or(0) as usize;
-    if args.contexts.is_empty() || args.contexts.contains(&0) {
-        bail!("--contexts needs at least one length above 0");
-    }
-    if args.tokens < longest {
-        bail!(
-            "--tokens {} is less than the longest context ({longest}): not one chunk would fit",
-            args.tokens
-        );
-    }
-    let compared = compared_types(&args.kv_types);
+    check_sizes(&args)?;
     let threads = args.threads.unwrap_or_else(available_threads);
     let models = model_files(&args.models)?
         .iter()
@@ -60,7 +50,7 @@ pub fn run(args: BenchQualityArgs) -> anyhow::Result<()> {
     let corpus = Corpus::from_option(args.corpus.as_deref())?;
     let text = evaluated_text(&corpus, &models, args.tokens)?;
     if let Some(path) = &args.dump_text {
-        std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+        write_file(path, &text)?;
         eprintln!(
             "wrote the evaluated text ({} bytes) to {}",
             text.len(),
@@ -71,43 +61,71 @@ pub fn run(args: BenchQualityArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let mut rows = Vec::new();
     for model in &models {
-        let tokens = quality::evaluation_tokens(model, &text);
-        for &n_ctx in &args.contexts {
-            let plan = QualityPlan {
-                n_ctx,
-                max_chunks: args.tokens / n_ctx as usize,
-                batch_tokens: args.batch_tokens.max(1),
-                threads,
-                compared: compared.clone(),
-            };
-            let id = &model.info().id;
-            let report = quality::measure(model, &tokens, &plan, |done, all| {
-                eprintln!("  {id} ctx {n_ctx}: chunk {done}/{all}");
-            })
-            .with_context(|| format!("evaluating {id} at {n_ctx} tokens"))?;
-            let new_rows = rows_of(id, &report, args.kv_types.contains(&KvType::F16));
-            for r in &new_rows {
-                eprintln!(
-                    "  {id} ctx {n_ctx} {}: PPL {:.4}, mean KL {:.6} ({:.1} s)",
-                    r.kv_type, r.ppl, r.mean_kl, report.seconds
-                );
-            }
-            rows.extend(new_rows);
-        }
+        rows.extend(measure_model(model, &text, &args, threads)?);
     }
     print_table(&rows);
-    println!(
-        "\n{:.0} s in all. Reproduce the f16 figures with llama.cpp: llama-perplexity -m MODEL -f TEXT -c CONTEXT --chunks {} (chunks at 512; {} tokens / context in general) -fa on",
-        started.elapsed().as_secs_f64(),
-        args.tokens / 512,
-        args.tokens
-    );
+    println!("\n{:.0} s in all.", started.elapsed().as_secs_f64());
+    print_reproduce_hint(&args);
     if let Some(path) = &args.json {
         let body = json_report(&args, threads, text.len(), &rows);
-        let pretty = serde_json::to_string_pretty(&body)?;
-        std::fs::write(path, pretty).with_context(|| format!("cannot write {}", path.display()))?;
+        write_file(path, &serde_json::to_string_pretty(&body)?)?;
     }
     Ok(())
+}
+
+/// Every context length must be at least 1 token and fit `--tokens`.
+fn check_sizes(args: &BenchQualityArgs) -> anyhow::Result<()> {
+    let Some(longest) = args.contexts.iter().copied().max() else {
+        bail!("--contexts needs at least one length");
+    };
+    if args.contexts.contains(&0) {
+        bail!("--contexts: a context length of 0");
+    }
+    if args.tokens < longest as usize {
+        bail!(
+            "--tokens {} is less than the longest context ({longest}): not one chunk would fit",
+            args.tokens
+        );
+    }
+    Ok(())
+}
+
+fn write_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    std::fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// One model at every context length: its rows of the table.
+fn measure_model(
+    model: &LoadedModel,
+    text: &str,
+    args: &BenchQualityArgs,
+    threads: u32,
+) -> anyhow::Result<Vec<Row>> {
+    let tokens = quality::evaluation_tokens(model, text);
+    let id = &model.info().id;
+    let mut rows = Vec::new();
+    for &n_ctx in &args.contexts {
+        let plan = QualityPlan {
+            n_ctx,
+            max_chunks: args.tokens / n_ctx as usize,
+            batch_tokens: args.batch_tokens.max(1),
+            threads,
+            compared: compared_types(&args.kv_types),
+        };
+        let report = quality::measure(model, &tokens, &plan, |done, all| {
+            eprintln!("  {id} ctx {n_ctx}: chunk {done}/{all}");
+        })
+        .with_context(|| format!("evaluating {id} at {n_ctx} tokens"))?;
+        let new_rows = rows_of(id, &report, args.kv_types.contains(&KvType::F16));
+        for r in &new_rows {
+            eprintln!(
+                "  {id} ctx {n_ctx} {}: PPL {:.4}, mean KL {:.6} ({:.1} s)",
+                r.kv_type, r.ppl, r.mean_kl, report.seconds
+            );
+        }
+        rows.extend(new_rows);
+    }
+    Ok(rows)
 }
 
 /// The KV types evaluated beside the f16 reference, each once.
@@ -205,6 +223,20 @@ fn print_header(threads: u32, args: &BenchQualityArgs, text_bytes: usize) {
             .map_or("the generated corpus (variant 0)".to_owned(), |d| d
                 .display()
                 .to_string())
+    );
+}
+
+/// How to check the f16 figures with llama.cpp on the same text.
+fn print_reproduce_hint(args: &BenchQualityArgs) {
+    let runs: Vec<String> = args
+        .contexts
+        .iter()
+        .map(|&c| format!("-c {c} --chunks {}", args.tokens / c as usize))
+        .collect();
+    println!(
+        "f16 with llama.cpp: llama-perplexity -m MODEL -f TEXT -fa on, with {} \
+         (TEXT from --dump-text; it needs twice the context in tokens)",
+        runs.join(" / ")
     );
 }
 

@@ -159,6 +159,48 @@ pub enum BenchCommand {
     /// pool, tiers, disk and 5xx sampled over time; fails on any 5xx, a
     /// leaked KV block, a disk over budget or memory growth past 5 %.
     Soak(BenchSoakArgs),
+    /// What quantized KV costs in quality: perplexity of corpus text and
+    /// mean KL divergence of next-token distributions from f16 KV, per KV
+    /// type, model and context length, through our llama.cpp contexts
+    /// (llama-perplexity's method: chunks of the context length, the
+    /// second half of each scored).
+    Quality(BenchQualityArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchQualityArgs {
+    /// GGUF model (repeat for several; default: the default model and, when
+    /// it is beside it, Gemma 3 270M `gemma-3-270m-q4_k_m.gguf`).
+    #[arg(long = "model")]
+    pub models: Vec<PathBuf>,
+    /// Context lengths in tokens (chunk sizes), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "512,2048,4096")]
+    pub contexts: Vec<u32>,
+    /// KV types to measure, comma-separated; f16 is always the reference.
+    #[arg(long, value_delimiter = ',', default_value = "f16,q8_0,q4_0")]
+    pub kv_types: Vec<semantic_domain::KvType>,
+    /// Corpus tokens evaluated per model and context length, in whole
+    /// chunks (4096: 8 chunks of 512, 2 of 2048, 1 of 4096); about half of
+    /// them are scored. At least the longest context.
+    #[arg(long, default_value_t = 4096)]
+    pub tokens: usize,
+    /// Tokens per llama_decode; llama.cpp holds this many rows of logits
+    /// per context (1 MiB a row for Gemma 3's 262K vocabulary).
+    #[arg(long, default_value_t = 256)]
+    pub batch_tokens: u32,
+    /// CPU threads for llama.cpp (default: all cores).
+    #[arg(long)]
+    pub threads: Option<u32>,
+    /// A folder of .txt files to evaluate instead of the built-in generated
+    /// text.
+    #[arg(long, value_name = "DIR")]
+    pub corpus: Option<PathBuf>,
+    /// Write the evaluated text to this file (for llama-perplexity -f).
+    #[arg(long, value_name = "FILE")]
+    pub dump_text: Option<PathBuf>,
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

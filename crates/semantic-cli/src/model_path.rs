@@ -7,6 +7,10 @@ use anyhow::bail;
 /// File name of the default model (SmolLM2-135M-Instruct, Q4_1, Apache-2.0).
 pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
+/// File name of the test suite's second model (Gemma 3 270M Q4_K_M,
+/// sliding-window attention), which the set-up scripts put beside it.
+pub const SECOND_MODEL_FILE: &str = "gemma-3-270m-q4_k_m.gguf";
+
 /// Places the default model is looked for, in order.
 pub fn default_candidates() -> Vec<PathBuf> {
     let mut dirs = vec![PathBuf::from("models")];

@@ -19,6 +19,7 @@ pub mod kv_state;
 pub mod kv_type;
 pub mod max_tokens;
 pub mod persistence;
+pub mod quality;
 pub mod responses;
 pub mod sampling;
 pub mod sessions;

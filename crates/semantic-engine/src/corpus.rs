@@ -131,19 +131,54 @@ impl Corpus {
         tokens.truncate(n);
         Ok(tokens)
     }
+
+    /// A text that holds at least `n` tokens for `model` (and a few more):
+    /// just enough generated prose (a longer text of a variant starts with
+    /// every shorter one, so the longest text asked for serves every
+    /// model), or all of the folder's files. `bench quality` evaluates this
+    /// exact text and can write it out for other tools.
+    pub fn text_for_tokens(
+        &self,
+        model: &LoadedModel,
+        n: usize,
+        variant: usize,
+    ) -> Result<String, CorpusError> {
+        let (text, have) = match &self.source {
+            Source::Generated => {
+                let (text, tokens) = generated(model, n, variant);
+                (text, tokens.len())
+            }
+            Source::Files(_) => {
+                let text = self.text(variant);
+                let have = model.tokenize(&text).len();
+                (text, have)
+            }
+        };
+        if have < n {
+            return Err(CorpusError::TooShort { have, want: n });
+        }
+        Ok(text)
+    }
 }
 
 /// Tokens of just enough generated text for `n` (a 2K-token prompt need
-/// not tokenize 300K characters), growing the text until it holds `n` and
-/// a few more: the tokens at the cut may merge differently in a longer
-/// text, so they are dropped. Gives up (too few) past 64 characters a token.
+/// not tokenize 300K characters); see [`generated`].
 fn generated_tokens(model: &LoadedModel, n: usize, variant: usize) -> Vec<TokenId> {
+    generated(model, n, variant).1
+}
+
+/// Just enough generated text of `variant` for `n` tokens, and its tokens:
+/// the text grows until it holds `n` and a few more (the tokens at the cut
+/// may merge differently in a longer text, so they are dropped). Gives up
+/// (too few) past 64 characters a token.
+fn generated(model: &LoadedModel, n: usize, variant: usize) -> (String, Vec<TokenId>) {
     const SPARE: usize = 16;
     let mut chars = (n + SPARE) * 5 + 256;
     loop {
-        let tokens = model.tokenize(&generator::generate(variant, chars));
+        let text = generator::generate(variant, chars);
+        let tokens = model.tokenize(&text);
         if tokens.len() >= n + SPARE || chars > (n + SPARE) * 64 {
-            return tokens;
+            return (text, tokens);
         }
         chars *= 2;
     }

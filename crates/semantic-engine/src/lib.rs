@@ -20,6 +20,7 @@ pub mod grammar;
 pub mod llama_compute;
 pub mod model;
 pub mod offload;
+pub mod quality;
 pub mod scheduler;
 mod sequence;
 pub mod stream;

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_load;
+mod bench_quality;
 mod bench_rotation;
 mod bench_server;
 mod bench_soak;
@@ -41,6 +42,7 @@ pub fn run(command: Command, sources: &Sources) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Load(args)) => bench_load::run(args),
         Command::Bench(BenchCommand::Rotation(args)) => bench_rotation::run(args),
         Command::Bench(BenchCommand::Soak(args)) => bench_soak::run(args),
+        Command::Bench(BenchCommand::Quality(args)) => bench_quality::run(args),
         Command::Version => version::run(),
         Command::Cache(args) => cache::run(args),
     }

@@ -8,18 +8,13 @@
 # one the binary still starts and falls back to the CPU.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=scripts/lib/apt.sh
+. "$root/scripts/lib/apt.sh"
 need=()
 [ -f /usr/include/vulkan/vulkan.h ] || need+=(libvulkan-dev)
 command -v glslc >/dev/null || need+=(glslc)
 [ -d /usr/include/spirv ] || need+=(spirv-headers)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing: ${need[*]}"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
-fi
+apt_install "${need[@]}"
 "$root/scripts/vendor-crates.sh"
 started=$(date +%s)
 cargo build --locked --manifest-path "$root/Cargo.toml" -p semantic-cli \

@@ -6,6 +6,8 @@
 # Skips everything already present. Then unpacks and patches llama.cpp and minijinja
 # into vendor/ (scripts/vendor-crates.sh), which every cargo build needs.
 set -euo pipefail
+# shellcheck source=scripts/lib/apt.sh
+. "$(dirname "$0")/lib/apt.sh"
 need=()
 command -v cmake >/dev/null || need+=(cmake)
 command -v clang >/dev/null || need+=(clang)
@@ -14,12 +16,5 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v npm >/dev/null || need+=(npm)
 command -v curl >/dev/null || need+=(curl ca-certificates)
 command -v patch >/dev/null || need+=(patch)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing: ${need[*]}"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
-fi
+apt_install "${need[@]}"
 "$(dirname "$0")/vendor-crates.sh"

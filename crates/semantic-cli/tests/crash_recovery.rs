@@ -194,15 +194,7 @@ fn gemma_turn(session: &str, history: &[Value]) -> Value {
 
 /// Agent files written so far, read from the server's own counter.
 async fn files_written(server: &Serve) -> u64 {
-    let text = reqwest::Client::new()
-        .get(server.url("/metrics"))
-        .bearer_auth(AGENT_KEY)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics_text(Some(AGENT_KEY)).await;
     text.lines()
         .find(|l| l.starts_with("semantic_cache_persist_duration_seconds_count"))
         .and_then(|l| l.split_whitespace().last())

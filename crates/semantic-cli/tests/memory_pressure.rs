@@ -177,12 +177,7 @@ async fn assert_equal_cold(reference: &Serve, convs: &[Conversation], n: usize) 
 
 /// Sum of `semantic_cache_evictions_total` over every tier pair.
 async fn tier_moves(serve: &Serve) -> f64 {
-    let text = reqwest::get(serve.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = serve.metrics_text(None).await;
     text.lines()
         .filter(|l| l.starts_with("semantic_cache_evictions_total{"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())

@@ -88,6 +88,16 @@ impl Serve {
         format!("{}{path}", self.base)
     }
 
+    /// The server's `/metrics` text, with `key` as bearer token when the
+    /// server has API keys.
+    pub async fn metrics_text(&self, key: Option<&str>) -> String {
+        let mut request = reqwest::Client::new().get(self.url("/metrics"));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request.send().await.unwrap().text().await.unwrap()
+    }
+
     pub fn signal(&self) {
         // SAFETY: kill(2) on our own child's pid; no memory is touched.
         let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
